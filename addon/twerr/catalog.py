@@ -1,0 +1,192 @@
+"""The Twitter/X error catalog: pydantic models over `catalog.toml`, loaded once.
+
+Every entry carries advice (category, when a retry can help, what to do) and its provenance:
+`source = "seed"` for the Twitter "Response Codes" page, otherwise where it comes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import get_args
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import PrivateAttr
+from pydantic import model_validator
+
+CATALOG_PATH = Path(__file__).with_name("catalog.toml")
+
+Category = Literal[
+    "success",
+    "rate_limit",
+    "authentication",
+    "account_state",
+    "permission",
+    "server",
+    "network",
+    "not_found",
+    "duplicate",
+    "invalid_request",
+    "media",
+    "direct_message",
+    "retired",
+]
+Retry = Literal["never", "after_reset", "backoff"]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+Text = Annotated[str, Field(min_length=1)]
+
+# The seed writes statuses into descriptions ("Corresponds with HTTP 403. ..."); the meaning
+# shown to people drops that prefix because the status is shown beside it anyway.
+_STATUS_PREFIX = re.compile(r"^Correspon\w* with HTTP \d{3}(?: Conflict)?\.?\s+")
+_PROBLEM_SLUG = re.compile(r"(?:/2/problems/|error-troubleshooting#)([A-Za-z0-9-]+)/?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Advice(_Model):
+    category: Category
+    retry: Retry
+    action: str
+
+
+class CategoryInfo(_Model):
+    label: Text
+    marker: str | None = None  # an emoji short code for flow.marked; None leaves it unmarked
+    rank: int  # the highest-ranked error of a response is its headline
+
+
+class StatusEntry(Advice):
+    status: HttpStatus
+    text: Text
+    description: Text
+    source: Text = "seed"
+
+
+class StatusClass(Advice):
+    """Fallback advice for a status the catalog does not list, by its first digit."""
+
+    first_digit: Annotated[int, Field(ge=1, le=5)]
+    text: Text
+    description: Text
+
+
+class CodeEntry(Advice):
+    code: Annotated[int, Field(ge=0)]
+    message: Text
+    description: Text
+    http_status: HttpStatus
+    source: Text = "seed"
+    # Set when the seed names no status for the code: where the recorded status comes from.
+    status_source: str | None = None
+    # The text real responses carry, where it differs from the documented message.
+    wire_message: str | None = None
+    wire_source: str | None = None
+
+    @property
+    def meaning(self) -> str:
+        return _STATUS_PREFIX.sub("", self.description)
+
+    @property
+    def status_from_seed(self) -> bool:
+        return self.source == "seed" and self.status_source is None
+
+
+class ProblemEntry(Advice):
+    """An API v2 problem type, `https://api.twitter.com/2/problems/<slug>`."""
+
+    slug: Annotated[str, Field(pattern=r"^(about:blank|[a-z0-9-]+)$")]
+    title: str | None = None  # as seen on the wire; None when no capture shows one
+    # None: it arrives inside a 2xx response or an open stream, or no capture shows a status
+    http_status: HttpStatus | None = None
+    meaning: Text
+    fields: tuple[str, ...] = ()
+    source: Text
+
+
+class MediaErrorEntry(Advice):
+    """A `processing_info.error.name` of an asynchronous media upload that failed."""
+
+    name: Text
+    meaning: Text
+    source: Text
+
+
+class Catalog(_Model):
+    categories: dict[Category, CategoryInfo]
+    statuses: tuple[StatusEntry, ...]
+    status_classes: tuple[StatusClass, ...]
+    codes: tuple[CodeEntry, ...]
+    problems: tuple[ProblemEntry, ...]
+    media_errors: tuple[MediaErrorEntry, ...]
+
+    _statuses: dict[int, StatusEntry] = PrivateAttr()
+    _classes: dict[int, StatusClass] = PrivateAttr()
+    _codes: dict[int, CodeEntry] = PrivateAttr()
+    _problems: dict[str, ProblemEntry] = PrivateAttr()
+    _media: dict[str, MediaErrorEntry] = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _check_and_index(self) -> Catalog:
+        missing = set(get_args(Category)) - set(self.categories)
+        if missing:
+            raise ValueError(f"categories without a definition: {sorted(missing)}")
+        self._statuses = _index(self.statuses, "status")
+        self._classes = _index(self.status_classes, "first_digit")
+        self._codes = _index(self.codes, "code")
+        self._problems = _index(self.problems, "slug")
+        self._media = _index(self.media_errors, "name")
+        if set(self._classes) != {1, 2, 3, 4, 5}:
+            raise ValueError("status_classes must cover first digits 1 to 5")
+        return self
+
+    def code(self, code: int) -> CodeEntry | None:
+        return self._codes.get(code)
+
+    def status(self, status: int) -> StatusEntry | StatusClass:
+        """The entry for an HTTP status, or the fallback for its class."""
+        entry = self._statuses.get(status)
+        if entry is not None:
+            return entry
+        return self._classes[min(max(status // 100, 1), 5)]
+
+    def problem(self, type_uri: str) -> ProblemEntry | None:
+        """The entry for a v2 problem `type`, in any of the spellings clients meet."""
+        if type_uri == "about:blank":
+            return self._problems.get(type_uri)
+        match = _PROBLEM_SLUG.search(type_uri)
+        return self._problems.get(match.group(1)) if match else None
+
+    def media_error(self, name: str) -> MediaErrorEntry | None:
+        return self._media.get(name)
+
+    def rank(self, category: Category) -> int:
+        return self.categories[category].rank
+
+
+def _index[T: BaseModel](entries: tuple[T, ...], key: str) -> dict[Any, T]:
+    index: dict[Any, T] = {}
+    for entry in entries:
+        value = getattr(entry, key)
+        if value in index:
+            raise ValueError(f"duplicate {key} {value!r}")
+        index[value] = entry
+    return index
+
+
+def parse_catalog(text: str) -> Catalog:
+    """Validate catalog TOML text; raises ValueError (pydantic's ValidationError included)."""
+    return Catalog.model_validate(tomllib.loads(text))
+
+
+@functools.cache
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    return parse_catalog(path.read_text(encoding="utf-8"))

@@ -1,0 +1,121 @@
+"""The classifier addon: decode every in-scope response and annotate its flow, read-only.
+
+It writes `flow.metadata["twerr"]`, adds its lines to `flow.comment`, sets `flow.marked` by
+severity and logs one line per error flow. It never touches the request or response, and it
+also runs on flows read from files (`mitmdump -nr`), which are not live.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from mitmproxy import addonmanager
+from mitmproxy import ctx
+from mitmproxy import exceptions
+from mitmproxy import flowfilter
+from mitmproxy import http
+
+from twerr import explain
+from twerr.catalog import load_catalog
+from twerr.decode import Decoded
+from twerr.decode import decode
+from twerr.decode import decode_failure
+
+logger = logging.getLogger(__name__)
+
+# Quoted, because a bare | is the filter language's "or"; [.] because quoting eats backslashes.
+DEFAULT_SCOPE = '~d "^(api|upload|stream|ads-api)[.](twitter|x)[.]com$"'
+
+
+def parse_scope(expression: str) -> flowfilter.TFilter:
+    if not expression.strip():
+        raise ValueError("empty filter; use '~all' to classify every flow")
+    return flowfilter.parse(expression)
+
+
+class Classifier:
+    def __init__(self) -> None:
+        self.scope: flowfilter.TFilter = parse_scope(DEFAULT_SCOPE)
+        self.tally: Counter[str] = Counter()  # responses classified, by category
+
+    def load(self, loader: addonmanager.Loader) -> None:
+        loader.add_option(
+            "twerr_scope",
+            str,
+            DEFAULT_SCOPE,
+            "Which flows twerr decodes and annotates, as a mitmproxy filter expression. "
+            f"The default, '{DEFAULT_SCOPE}', matches the Twitter/X API hosts "
+            "(api, upload, stream and ads-api on twitter.com and x.com); '~all' matches "
+            "every flow. Flows outside the scope are never touched.",
+        )
+        load_catalog()  # a broken catalog fails here, at start-up, not on the first flow
+
+    def configure(self, updated: set[str]) -> None:
+        if "twerr_scope" in updated:
+            try:
+                self.scope = parse_scope(ctx.options.twerr_scope)
+            except ValueError as e:
+                raise exceptions.OptionsError(
+                    f"Cannot parse twerr_scope option {ctx.options.twerr_scope!r}: {e}"
+                ) from e
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or not self.scope(flow):
+            return
+        decoded = decode(
+            flow.response.status_code,
+            flow.response.headers,
+            flow.response.raw_content,
+            path=flow.request.path,
+        )
+        self.tally[annotate(flow, decoded)["category"]] += 1
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.error is None or not self.scope(flow):
+            return
+        status = flow.response.status_code if flow.response else None
+        failure = decode_failure(flow.error.msg, status=status, path=flow.request.path)
+        self.tally[annotate(flow, failure)["category"]] += 1
+
+    def done(self) -> None:
+        if self.tally:
+            logger.info(explain.tally_line(self.tally))
+
+
+def endpoint(flow: http.HTTPFlow) -> str:
+    """Method, host and path, without the query string (it can carry oauth_* values)."""
+    path = flow.request.path.split("?", 1)[0]
+    return f"{flow.request.method} {flow.request.pretty_host}{path}"
+
+
+def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
+    """Write the decoding onto the flow, replacing what twerr wrote there before (if anything)."""
+    previous: dict[str, Any] = flow.metadata.get("twerr") or {}
+    meta = decoded.to_metadata()
+    meta["endpoint"] = endpoint(flow)
+    meta["injected"] = previous.get("injected")
+
+    ours = "\n".join(explain.comment_lines(meta))
+    theirs = _without_suffix(flow.comment, previous.get("comment") or "")
+    flow.comment = "\n".join(part for part in (theirs, ours) if part)
+    meta["comment"] = ours
+
+    mark = explain.marker(meta, load_catalog())
+    if not flow.marked or flow.marked == previous.get("marker"):
+        flow.marked = mark or ""
+        meta["marker"] = mark
+    else:
+        meta["marker"] = None  # the flow carries someone else's marker: keep it
+    flow.metadata["twerr"] = meta
+
+    if explain.is_error(meta):
+        logger.info(explain.log_line(meta))
+    return meta
+
+
+def _without_suffix(comment: str, suffix: str) -> str:
+    if suffix and comment.endswith(suffix):
+        return comment[: -len(suffix)].rstrip("\n")
+    return comment

@@ -1,0 +1,827 @@
+"""Decode a Twitter/X API response into what it means. Pure: no mitmproxy, no I/O, never raises.
+
+`decode(status, headers, body, path=...)` reads the wire bytes (any content-encoding) and returns
+a frozen `Decoded`: the response's shape, each error it carries with the catalog's meaning and
+advice, and the rate-limit state from its headers. Success bodies are only searched for the few
+bytes that would announce an error, never JSON-parsed to find nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import zlib
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import Literal
+
+from twerr.catalog import Catalog
+from twerr.catalog import Category
+from twerr.catalog import Retry
+from twerr.catalog import load_catalog
+
+try:
+    import brotli
+except ImportError:  # pragma: no cover - mitmproxy depends on it
+    brotli = None
+try:
+    from compression import zstd
+except ImportError:
+    try:
+        from backports import zstd
+    except ImportError:  # pragma: no cover - mitmproxy depends on it
+        zstd = None
+
+Shape = Literal[
+    "success",  # a 1xx-3xx response with nothing wrong in it
+    "v1.1-errors",  # {"errors":[{"code":..,"message":..}]}
+    "v1.1-error",  # {"error":"...","request":"..."} (legacy endpoints, media upload)
+    "v2-problem",  # a problem-details object {"type","title","detail",...} (+ errors[] for 400s)
+    "v2-partial",  # a 2xx with "data" and problem objects in "errors"
+    "v2-errors",  # problem objects in "errors" and no "data" (e.g. "not found" inside a 200)
+    "oauth2",  # RFC 6749 {"error":"invalid_request","error_description":"..."}
+    "oauth-xml",  # <errors><error code="415">...</error></errors> from /oauth/*
+    "media-processing",  # a 2xx whose processing_info says the upload failed
+    "html",  # an HTML page from the edge (over capacity, Jetty 401, ...)
+    "text",  # a plain-text error ("Rate limit exceeded", OAuth endpoints)
+    "empty",  # an error status with no body (420, 429, 503, 413)
+    "unexpected-json",  # valid JSON in none of the API's shapes (an array, "errors":"text")
+    "undecodable",  # bytes that cannot be read: truncated JSON, bad compression, binary
+    "streamed",  # the body was streamed to the client and is not available
+    "transport-error",  # no complete response: connection reset, timeout, killed
+]
+Api = Literal["v1.1", "v2"] | None
+
+ERROR_BODY_LIMIT = 1 << 20  # error bodies are small; more than this is not an API error body
+SCAN_LIMIT = 8 << 20  # how much of a compressed success body is decompressed to look into
+SCAN_WINDOW = 256 << 10  # a larger success body is searched at its head and tail only
+TEXT_LIMIT = 500  # longest string copied from a body
+NO_RESPONSE = "No HTTP response was received (status 0, as browsers report network failures)."
+
+# Pages the edge serves instead of JSON, by <title>, with the status whose advice applies.
+# Sources: hayesdavis/grackle#22 (over capacity, also seen with a 200), python-twitter's
+# _ParseAndCheckTwitter ("Twitter / Error").
+EDGE_PAGE_TITLES = (("over capacity", 503), ("twitter / error", 500))
+
+# Credentials must never leave the flow: scrub anything that looks like one from copied text.
+_SECRETS = re.compile(
+    r"(?i)((?:bearer|basic)\s+(?=[\w%.~+/=-]{16})"
+    r"|(?:oauth_\w*(?:token|secret|signature|verifier|nonce)|access_token|refresh_token"
+    r"|client_secret|auth_token|ct0|password)[\"']?\s*[=:]\s*[\"']?)"
+    r"[^\s&\"',;]+"
+)
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_XML_ERROR = re.compile(
+    rb"<error\b[^>]*?\bcode\s*=\s*[\"'](\d{1,9})[\"'][^>]*>(.*?)</error>", re.DOTALL
+)
+_TAGS = re.compile(r"<[^>]*>")
+_DIGITS = re.compile(r"\s*-?\d{1,18}\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One rate-limit window from the response headers; reset is epoch seconds."""
+
+    limit: int | None
+    remaining: int | None
+    reset: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset": self.reset,
+            "reset_utc": utc(self.reset),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """The endpoint window (x-rate-limit-*), the 24-hour caps, and Retry-After if sent."""
+
+    window: Window | None
+    app_24h: Window | None
+    user_24h: Window | None
+    retry_after: int | None  # seconds
+
+    @property
+    def exhausted(self) -> tuple[str, ...]:
+        named = (("window", self.window), ("app_24h", self.app_24h), ("user_24h", self.user_24h))
+        return tuple(name for name, w in named if w is not None and w.remaining == 0)
+
+    @property
+    def reset_at(self) -> int | None:
+        """When a request can succeed again: the latest reset of the exhausted windows, or of
+        a window whose remaining count was not sent. None when no window is known to be spent
+        (a usage cap, say: its period's end is in no header)."""
+        windows = (self.window, self.app_24h, self.user_24h)
+        spent = [w for w in windows if w is not None and w.remaining in (0, None)]
+        resets = [w.reset for w in spent if w.reset is not None]
+        return max(resets) if resets else None
+
+    def to_dict(self) -> dict[str, Any]:
+        window = self.window or Window(None, None, None)
+        return {
+            **window.to_dict(),
+            "app_24h": self.app_24h.to_dict() if self.app_24h else None,
+            "user_24h": self.user_24h.to_dict() if self.user_24h else None,
+            "retry_after": self.retry_after,
+            "exhausted": list(self.exhausted),
+            "reset_at": self.reset_at,
+            "reset_at_utc": utc(self.reset_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """One error of a response, with the catalog's meaning and advice."""
+
+    code: int | None  # the v1.1 numeric code, when the body gave one
+    type: str | None  # the v2 problem type URI (or the OAuth 2 error), as sent
+    message: str  # what the response said (scrubbed, shortened)
+    label: str  # how people name it: "187 Status is a duplicate", "HTTP 503 Service Unavailable"
+    meaning: str
+    category: Category
+    http_status: int  # the status the catalog gives for this error (the response's if unknown)
+    retry: Retry
+    action: str
+    known: bool  # False: the code, problem type or status is not in the catalog
+    details: tuple[tuple[str, str], ...] = ()  # v2 extra fields: parameter, resource_id, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "type": self.type,
+            "message": self.message,
+            "label": self.label,
+            "meaning": self.meaning,
+            "category": self.category,
+            "http_status": self.http_status,
+            "retry": self.retry,
+            "action": self.action,
+            "known": self.known,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    status: int
+    status_text: str
+    status_meaning: str
+    api: Api
+    shape: Shape
+    errors: tuple[ApiError, ...] = ()
+    rate_limit: RateLimit | None = None
+    note: str = ""  # how the body was read, when that is worth saying
+    headline: ApiError | None = field(default=None)
+
+    @property
+    def category(self) -> Category:
+        return self.headline.category if self.headline else "success"
+
+    @property
+    def retry(self) -> Retry:
+        return self.headline.retry if self.headline else "never"
+
+    @property
+    def retry_at(self) -> int | None:
+        """Epoch seconds after which a retry can help, when the headers say."""
+        if self.retry != "after_reset" or self.rate_limit is None:
+            return None
+        return self.rate_limit.reset_at
+
+    def to_metadata(self) -> dict[str, Any]:
+        """JSON-like values only, safe to store in flow.metadata and flow files."""
+        return {
+            "status": self.status,
+            "status_text": self.status_text,
+            "api": self.api,
+            "shape": self.shape,
+            "errors": [error.to_dict() for error in self.errors],
+            "category": self.category,
+            "retry": self.retry,
+            "retryable": self.retry != "never",
+            "retry_at": self.retry_at,
+            "retry_at_utc": utc(self.retry_at),
+            "action": self.headline.action if self.headline else "",
+            "rate_limit": self.rate_limit.to_dict() if self.rate_limit else None,
+            "note": self.note,
+            "injected": None,
+        }
+
+
+def decode(
+    status: int,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes | None,
+    *,
+    path: str = "",
+    catalog: Catalog | None = None,
+) -> Decoded:
+    """Decode one response. `body` is the raw wire body (None when it was streamed)."""
+    catalog = catalog or load_catalog()
+    status = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    try:
+        return _Decoder(catalog, status, _lower(headers), path).decode(body)
+    except Exception as e:  # a bug must never take the proxy down; tests keep this unreachable
+        return _Decoder(catalog, status, {}, path).result(
+            "undecodable", note=f"decoder error: {type(e).__name__}"
+        )
+
+
+def decode_failure(
+    message: str, *, status: int | None = None, path: str = "", catalog: Catalog | None = None
+) -> Decoded:
+    """A flow that ended without a complete response (mitmproxy's `error` hook)."""
+    decoder = _Decoder(catalog or load_catalog(), status or 0, {}, path)
+    reason = _clean(message) or "connection failed"
+    error = ApiError(
+        code=None,
+        type=None,
+        message=reason,
+        label=f"Transport error: {reason}",
+        meaning="No complete response arrived; the request may or may not have reached the API.",
+        category="network",
+        http_status=status or 0,
+        retry="backoff",
+        action="Retry with backoff if the request is idempotent; check before repeating a write.",
+        known=True,
+    )
+    return decoder.result("transport-error", [error])
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
+    """Rate-limit headers (lower-case names) into a RateLimit; None when there are none."""
+
+    def window(prefix: str) -> Window | None:
+        values = [_header_int(headers.get(f"{prefix}-{part}")) for part in _WINDOW_PARTS]
+        return Window(*values) if any(v is not None for v in values) else None
+
+    main = window("x-rate-limit")
+    app = window("x-app-limit-24hour")
+    user = window("x-user-limit-24hour")
+    retry_after = _retry_after(headers.get("retry-after"))
+    if main is None and app is None and user is None and retry_after is None:
+        return None
+    return RateLimit(main, app, user, retry_after)
+
+
+def utc(epoch: int | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string; None when absent or out of range."""
+    if epoch is None:
+        return None
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_WINDOW_PARTS = ("limit", "remaining", "reset")
+
+
+class _Decoder:
+    """One decoding: holds the response's context so the shape readers stay small."""
+
+    def __init__(self, catalog: Catalog, status: int, headers: dict[str, str], path: str):
+        self.catalog = catalog
+        self.status = status
+        self.headers = headers
+        self.path = path.split("?", 1)[0]
+        self.content_type = headers.get("content-type", "").lower()
+        self.status_entry = catalog.status(status)
+        self.notes: list[str] = []  # remarks on how the body was read, for the result
+
+    def decode(self, body: bytes | None) -> Decoded:
+        if body is None:
+            return self.result("streamed", self.status_errors(), note="body not buffered")
+        if self.status < 400:
+            return self.decode_success(body)
+        content, problem = _decompress(
+            body, self.headers.get("content-encoding", ""), ERROR_BODY_LIMIT
+        )
+        if problem:
+            return self.result("undecodable", self.status_errors(), note=problem)
+        return self.decode_error(content)
+
+    # -- success statuses -----------------------------------------------------------------
+
+    def decode_success(self, body: bytes) -> Decoded:
+        if not body or not self.worth_a_look():
+            return self.result("success")
+        content, problem = _decompress(body, self.headers.get("content-encoding", ""), SCAN_LIMIT)
+        if problem and not content:
+            return self.result("success", note=f"body not inspected: {problem}")
+        if "html" in self.content_type:
+            return self.decode_edge_page(content) or self.result("success")
+        if not _mentions_error(content):
+            return self.result("success")
+        data, problem = self.parse_json(content)
+        if problem:
+            return self.result("undecodable", note=problem)
+        if not isinstance(data, dict):
+            return self.result("success")
+        return self.decode_object(data, success=True)
+
+    def worth_a_look(self) -> bool:
+        """v1.1 successes never carry errors (media uploads aside): skip their bodies."""
+        if "html" in self.content_type:
+            return True
+        return not self.path.startswith("/1.1/") or "/media/" in self.path
+
+    def decode_edge_page(self, content: bytes) -> Decoded | None:
+        title = _html_title(content)
+        for needle, status in EDGE_PAGE_TITLES:
+            if needle in title.lower():
+                entry = self.catalog.status(status)
+                error = self.status_error(message=title, entry=entry, http_status=status)
+                return self.result("html", [error], note=f"edge page with HTTP {self.status}")
+        return None
+
+    # -- error statuses -------------------------------------------------------------------
+
+    def decode_error(self, content: bytes) -> Decoded:
+        stripped = content.strip()
+        if not stripped:
+            return self.result("empty", self.status_errors())
+        first = stripped[:1]
+        if first in b'{["' or "json" in self.content_type:
+            data, problem = self.parse_json(stripped)
+            if problem:
+                return self.result("undecodable", self.status_errors(), note=problem)
+            if isinstance(data, dict):
+                return self.decode_object(data, success=False)
+            return self.unexpected_json(data)
+        if first == b"<":
+            return self.decode_markup(stripped)
+        text = _clean(_as_text(stripped, self.content_type).splitlines()[0])
+        return self.result("text", self.status_errors(message=text))
+
+    def decode_markup(self, content: bytes) -> Decoded:
+        xml_errors = _XML_ERROR.findall(content[:ERROR_BODY_LIMIT])
+        if xml_errors:
+            errors = [
+                self.code_error(int(code), _clean(_TAGS.sub("", _as_text(text, ""))))
+                for code, text in xml_errors
+            ]
+            return self.result("oauth-xml", errors)
+        title = _html_title(content)
+        page = self.decode_edge_page(content)
+        if page:
+            return page
+        return self.result("html", self.status_errors(message=title))
+
+    # -- JSON bodies ----------------------------------------------------------------------
+
+    def parse_json(self, content: bytes) -> tuple[Any, str]:
+        try:
+            return json.loads(content, parse_constant=_reject_constant), ""
+        except UnicodeDecodeError:
+            text = _as_text(content, self.content_type)
+            if _charset(self.content_type) == "utf-8":
+                self.notes.append("body is not valid UTF-8")
+            try:
+                return json.loads(text, parse_constant=_reject_constant), ""
+            except (ValueError, RecursionError) as e:
+                return None, _json_problem(e, len(content))
+        except (ValueError, RecursionError) as e:
+            return None, _json_problem(e, len(content))
+
+    def decode_object(self, data: dict[str, Any], *, success: bool) -> Decoded:
+        errors = data.get("errors")
+        if not success and _is_problem(data):
+            return self.decode_problem(data)
+        if isinstance(errors, list) and errors:
+            return self.decode_error_list(errors, has_data="data" in data)
+        processing = data.get("processing_info")
+        if isinstance(processing, dict) and processing.get("state") == "failed":
+            return self.decode_media_failure(processing)
+        if success:
+            return self.result("success")
+        if isinstance(data.get("error"), str):
+            return self.decode_single_error(data)
+        if errors is not None or data.get("error") is not None:
+            return self.unexpected_json(data)
+        return self.result("unexpected-json", self.status_errors(), note="no error in the body")
+
+    def decode_problem(self, data: dict[str, Any]) -> Decoded:
+        """A top-level v2 problem; a 400 invalid-request lists the bad parameters in errors[]."""
+        items = data.get("errors")
+        if not isinstance(items, list) or not items:
+            return self.result("v2-problem", [self.problem_error(data)])
+        top = {key: value for key, value in data.items() if key != "errors"}
+        errors = []
+        for item in items:
+            merged = {**top, **item} if isinstance(item, dict) else {**top, "message": item}
+            errors.append(self.problem_error(merged))
+        return self.result("v2-problem", errors)
+
+    def decode_error_list(self, items: list[Any], *, has_data: bool) -> Decoded:
+        errors: list[ApiError] = []
+        odd = False
+        for item in items:
+            if not isinstance(item, dict):
+                odd = True
+                text = item if isinstance(item, str) else _short_repr(item)
+                errors.append(self.status_error(message=_clean(text)))
+            elif "code" in item and _as_int(item.get("code")) is not None:
+                errors.append(self.code_error(_as_int(item["code"]), _message(item)))
+            elif isinstance(item.get("type"), str) or isinstance(item.get("title"), str):
+                errors.append(self.problem_error(item))
+            else:
+                errors.append(self.status_error(message=_message(item)))
+        if odd:
+            return self.result("unexpected-json", errors)
+        if any(error.code is not None for error in errors):
+            return self.result("v1.1-errors", errors)
+        if all(error.type is not None for error in errors):
+            return self.result("v2-partial" if has_data else "v2-errors", errors)
+        # message-only items ({"message": ...}) are the v1.1 shape without its code
+        return self.result("v1.1-errors", errors)
+
+    def decode_single_error(self, data: dict[str, Any]) -> Decoded:
+        error = _clean(data["error"])
+        description = data.get("error_description")
+        if isinstance(description, str):
+            message = f"{error}: {_clean(description)}"
+            return self.result("oauth2", [_replace(self.status_error(message=message), type=error)])
+        return self.result("v1.1-error", [self.status_error(message=error)])
+
+    def decode_media_failure(self, processing: dict[str, Any]) -> Decoded:
+        raw = processing.get("error")
+        failure = raw if isinstance(raw, dict) else {}
+        name = _clean(failure.get("name")) if isinstance(failure.get("name"), str) else ""
+        message = _message(failure) or "media processing failed"
+        entry = self.catalog.media_error(name)
+        label = f"media {name or 'processing'} failed"
+        error = ApiError(
+            code=None,
+            type=None,
+            message=message,
+            label=label,
+            meaning=entry.meaning if entry else "The media could not be processed.",
+            category=entry.category if entry else "media",
+            http_status=self.status,
+            retry=entry.retry if entry else "never",
+            action=entry.action if entry else "Upload a supported file.",
+            known=entry is not None,
+            details=(("name", name),) if name else (),
+        )
+        return self.result("media-processing", [error])
+
+    def unexpected_json(self, data: Any) -> Decoded:
+        found = data.get("errors", data.get("error")) if isinstance(data, dict) else data
+        message = _clean(found if isinstance(found, str) else _short_repr(found))
+        errors = self.status_errors(message=message) if self.status >= 400 else []
+        return self.result("unexpected-json", errors)
+
+    # -- errors from the catalog ------------------------------------------------------------
+
+    def code_error(self, code: int | None, message: str) -> ApiError:
+        entry = self.catalog.code(code) if code is not None else None
+        if entry is None:
+            error = self.status_error(message=message)
+            label = f"{code} {message}" if code is not None else error.label
+            meaning = f"Code {code} is not in the catalog. {error.meaning}"
+            return _replace(error, code=code, label=label, meaning=meaning, known=False)
+        return ApiError(
+            code=code,
+            type=None,
+            message=message or entry.message,
+            label=f"{code} {entry.message}",
+            meaning=entry.meaning,
+            category=entry.category,
+            http_status=entry.http_status,
+            retry=entry.retry,
+            action=entry.action,
+            known=True,
+        )
+
+    def problem_error(self, item: dict[str, Any]) -> ApiError:
+        type_uri = _clean(item.get("type")) if isinstance(item.get("type"), str) else None
+        entry = self.catalog.problem(type_uri) if type_uri else None
+        title = _clean(item.get("title")) if isinstance(item.get("title"), str) else ""
+        message = _message(item) or title
+        if entry is not None and entry.slug == "about:blank":
+            error = self.status_error(message=message)
+            return _replace(error, type=type_uri, details=_details(item))
+        if entry is None:
+            error = self.status_error(message=message)
+            name = (type_uri or "problem").rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+            meaning = f"Problem type not in the catalog. {error.meaning}"
+            return _replace(
+                error,
+                type=type_uri,
+                label=f"{name}: {message}",
+                meaning=meaning,
+                known=False,
+                details=_details(item),
+            )
+        return ApiError(
+            code=None,
+            type=type_uri,
+            message=message,
+            label=entry.slug if message == entry.title else f"{entry.slug}: {message}",
+            meaning=entry.meaning,
+            category=entry.category,
+            http_status=entry.http_status or self.status,
+            retry=entry.retry,
+            action=entry.action,
+            known=True,
+            details=_details(item),
+        )
+
+    def status_errors(self, message: str = "") -> list[ApiError]:
+        return [self.status_error(message=message)] if self.status >= 400 else []
+
+    def status_error(
+        self, *, message: str, entry: Any = None, http_status: int | None = None
+    ) -> ApiError:
+        """An error known only by its HTTP status (no code, no problem type)."""
+        entry = entry or self.status_entry
+        status = http_status or self.status
+        if entry.category == "success":
+            return self.partial_error(message)
+        label = f"HTTP {status} {entry.text}"
+        if message and message.rstrip(".").lower() != entry.text.lower():
+            label = f"{label}: {message}"
+        return ApiError(
+            code=None,
+            type=None,
+            message=message or entry.text,
+            label=label,
+            meaning=entry.description,
+            category=entry.category,
+            http_status=status,
+            retry=entry.retry,
+            action=entry.action,
+            known=hasattr(entry, "status"),
+        )
+
+    def partial_error(self, message: str) -> ApiError:
+        """An error the body reports although the status says success: part of it failed."""
+        return ApiError(
+            code=None,
+            type=None,
+            message=message,
+            label=message or "error inside a successful response",
+            meaning=f"Reported inside an HTTP {self.status} response: part of the request failed.",
+            category="invalid_request",
+            http_status=self.status,
+            retry="never",
+            action="Look at the failed items; the rest of the response is usable.",
+            known=False,
+        )
+
+    def result(self, shape: Shape, errors: Iterable[ApiError] = (), note: str = "") -> Decoded:
+        errors = tuple(errors)
+        headline = None
+        for error in errors:
+            if headline is None or self.catalog.rank(error.category) > self.catalog.rank(
+                headline.category
+            ):
+                headline = error
+        return Decoded(
+            status=self.status,
+            status_text=self.status_entry.text if self.status else "No response",
+            status_meaning=self.status_entry.description if self.status else NO_RESPONSE,
+            api=self.api(shape),
+            shape=shape,
+            errors=errors,
+            rate_limit=parse_rate_limit(self.headers),
+            note="; ".join([*self.notes, note] if note else self.notes),
+            headline=headline,
+        )
+
+    def api(self, shape: Shape) -> Api:
+        if self.path.startswith("/1.1/"):
+            return "v1.1"
+        if self.path.startswith("/2/"):
+            return "v2"
+        if self.path:
+            return None  # /oauth/*, /oauth2/*, retired /1/ URLs
+        if shape.startswith("v1.1"):
+            return "v1.1"
+        if shape.startswith("v2"):
+            return "v2"
+        return None
+
+
+# -- small pure helpers ---------------------------------------------------------------------
+
+
+def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for name, value in items:
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(name, str) and isinstance(value, str):
+            out.setdefault(name.lower(), value)
+    return out
+
+
+def _header_int(value: str | None) -> int | None:
+    if value is None or not _DIGITS.fullmatch(value):
+        return None
+    return max(int(value), 0)
+
+
+def _retry_after(value: str | None) -> int | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date (like urllib3's parser, clamped)."""
+    if value is None:
+        return None
+    seconds = _header_int(value)
+    if seconds is not None:
+        return seconds
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(int((when - datetime.now(UTC)).total_seconds()), 0)
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> tuple[bytes, str]:
+    """Undo Content-Encoding, keeping at most `limit` bytes. Returns (bytes, problem)."""
+    for name in reversed([e.strip() for e in encoding.lower().split(",")]):
+        if name in ("", "identity"):
+            continue
+        try:
+            decoded = _decompress_one(body, name, limit)
+        except Exception as e:  # zlib.error, brotli.error, zstd.ZstdError, EOFError...
+            return b"", f"{name} body could not be decompressed ({type(e).__name__})"
+        if decoded is None:
+            return b"", f"unsupported content-encoding {name!r}"
+        body, complete = decoded
+        if not complete and len(body) <= limit:
+            return body, f"{name} body is truncated"
+    if len(body) > limit:
+        return body[:limit], f"body longer than {limit} bytes: only the start was read"
+    return body, ""
+
+
+def _decompress_one(body: bytes, name: str, limit: int) -> tuple[bytes, bool] | None:
+    """At most limit + 1 decompressed bytes, and whether the compressed stream was complete."""
+    if name in ("gzip", "x-gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if "gzip" in name else zlib.MAX_WBITS
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            if name != "deflate":
+                raise
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # servers send raw deflate too
+            out = inflater.decompress(body, limit + 1)
+        return out, inflater.eof
+    if name == "br" and brotli is not None:
+        decompressor = brotli.Decompressor()
+        out = decompressor.process(body, output_buffer_limit=limit + 1)
+        return out, decompressor.is_finished()
+    if name == "zstd" and zstd is not None:
+        zstd_decompressor = zstd.ZstdDecompressor()
+        out = zstd_decompressor.decompress(body, max_length=limit + 1)
+        return out, zstd_decompressor.eof
+    return None
+
+
+def _mentions_error(content: bytes) -> bool:
+    """Cheap test for a body that could carry errors; big bodies are searched at both ends."""
+    if len(content) > 2 * SCAN_WINDOW:
+        head, tail = content[:SCAN_WINDOW], content[-SCAN_WINDOW:]
+        return _mentions_error(head) or _mentions_error(tail)
+    return b'"errors"' in content or b'"processing_info"' in content
+
+
+def _charset(content_type: str) -> str:
+    """The declared charset's canonical name; utf-8 when none (or an unknown one) is declared."""
+    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type)
+    if match:
+        try:
+            return codecs.lookup(match.group(1)).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+def _as_text(content: bytes, content_type: str) -> str:
+    charset = _charset(content_type)
+    try:
+        return content.decode(charset, "replace")
+    except Exception:  # a codec that fails on bytes anyway (e.g. a text-only transform)
+        return content.decode("utf-8", "replace")
+
+
+def _html_title(content: bytes) -> str:
+    match = _TITLE.search(content[:8192])
+    return _clean(_as_text(match.group(1), "")) if match else ""
+
+
+def _json_problem(error: Exception, size: int) -> str:
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply"
+    if isinstance(error, json.JSONDecodeError):
+        cut = error.pos >= size - 1 or error.msg.startswith("Unterminated string")
+        kind = "truncated JSON" if cut else "invalid JSON"
+        return f"{kind}: {error.msg} (byte {error.pos})"
+    return f"invalid JSON: {_clean(str(error))}"
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_problem(data: dict[str, Any]) -> bool:
+    """RFC 7807 as v2 sends it: a type, or a title with a detail."""
+    if isinstance(data.get("type"), str):
+        return True
+    return isinstance(data.get("title"), str) and isinstance(data.get("detail"), str)
+
+
+def _as_int(value: Any) -> int | None:
+    """A code as an int, from the types real and broken bodies use; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2**31 else None
+    if isinstance(value, float) and value.is_integer():
+        return _as_int(int(value))
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+        return int(value)
+    return None
+
+
+def _message(item: Any) -> str:
+    if isinstance(item, str):
+        return _clean(item)
+    if not isinstance(item, dict):
+        return ""
+    for key in ("message", "detail", "title"):
+        value = item.get(key)
+        if isinstance(value, str) and value.strip():
+            return _clean(value)
+    return ""
+
+
+_DETAIL_KEYS = (
+    "parameter",
+    "parameters",
+    "value",
+    "resource_type",
+    "resource_id",
+    "section",
+    "field",
+    "reason",
+    "disconnect_type",
+    "connection_issue",
+    "period",
+    "scope",
+    "product_name",
+    "required_enrollment",
+    "label",
+    "details",
+    "id",
+)
+
+
+def _details(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for key in _DETAIL_KEYS:
+        if key in item and item[key] is not None:
+            value = item[key]
+            out.append((key, _clean(value if isinstance(value, str) else _short_repr(value))))
+    return tuple(out)
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)[:TEXT_LIMIT]
+    except (TypeError, ValueError, RecursionError):
+        return type(value).__name__
+
+
+def _clean(value: Any) -> str:
+    """Text fit for comments and flow files: no secrets, no lone surrogates, bounded."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > TEXT_LIMIT:
+        text = text[:TEXT_LIMIT] + "…"
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = " ".join(text.split())
+    return _SECRETS.sub(lambda m: m.group(1) + "<redacted>", text)
+
+
+def _replace(error: ApiError, **changes: Any) -> ApiError:
+    values = {name: getattr(error, name) for name in ApiError.__slots__}
+    values.update(changes)
+    return ApiError(**values)

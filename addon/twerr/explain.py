@@ -1,0 +1,132 @@
+"""Human text from a flow's twerr metadata: comment lines, marker, log line, content view.
+
+Everything here reads the JSON-like dict that the classifier stores in `flow.metadata["twerr"]`,
+so a flow read back from a file is explained exactly as it was when it passed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from twerr.catalog import Catalog
+
+PARTIAL_MARKER = ":information_source:"  # errors inside a 2xx: part of the request failed
+UNDECODABLE_MARKER = ":question:"  # a body twerr could not read, with nothing else to show
+LOG_LABEL_LIMIT = 100  # the log line stays one line; the comment and the view have the rest
+
+RETRY_WORDS = {
+    "never": "a retry cannot help",
+    "after_reset": "retry after the rate-limit reset",
+    "backoff": "retry with exponential backoff",
+}
+
+
+def is_error(meta: dict[str, Any]) -> bool:
+    return bool(meta["errors"]) or meta["shape"] == "undecodable"
+
+
+def retry_advice(meta: dict[str, Any]) -> str:
+    if meta["retry"] == "after_reset" and meta.get("retry_at_utc"):
+        return f"retry after {meta['retry_at_utc']}"
+    return RETRY_WORDS[meta["retry"]]
+
+
+def comment_lines(meta: dict[str, Any]) -> list[str]:
+    """One line per error: `187 Status is a duplicate — The status text has already been...`"""
+    lines = [f"{error['label']} — {error['meaning']}" for error in meta["errors"]]
+    if meta["retry"] == "after_reset" and meta.get("retry_at_utc") and lines:
+        lines[0] += f" Retry after {meta['retry_at_utc']}."
+    if meta["shape"] in ("undecodable", "unexpected-json") and meta["note"]:
+        note = f"{meta['shape']} body: {meta['note']}"
+        if lines:
+            lines[0] += f" [{note}]"
+        else:
+            lines.append(f"HTTP {meta['status']} {meta['status_text']} — {note}")
+    return lines
+
+
+def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
+    """An emoji short code by severity; None for a plain success."""
+    if not meta["errors"]:
+        return UNDECODABLE_MARKER if meta["shape"] == "undecodable" else None
+    if 200 <= meta["status"] < 300:
+        return PARTIAL_MARKER
+    return catalog.categories[meta["category"]].marker
+
+
+def log_line(meta: dict[str, Any]) -> str:
+    """The one line mitmdump prints for an error flow."""
+    labels = "; ".join(_shorten(error["label"]) for error in meta["errors"]) or meta["note"]
+    where = meta.get("endpoint", "")
+    return f"{where} → {meta['status']} {labels} [{meta['category']}; {retry_advice(meta)}]"
+
+
+def tally_line(tally: Counter[str]) -> str:
+    """The closing summary: `twerr: 44 Twitter API responses: 9 permission, 7 rate_limit, ...`"""
+    total = sum(tally.values())
+    parts = ", ".join(f"{count} {category}" for category, count in tally.most_common())
+    return f"twerr: {total} Twitter API responses: {parts}"
+
+
+def _shorten(text: str, limit: int = LOG_LABEL_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(meta: dict[str, Any], body: bytes) -> str:
+    """The "Twitter Error" content view: what each error means, what to do, the rate limit."""
+    api = meta["api"] or "no API version"
+    out = [f"HTTP {meta['status']} {meta['status_text']} · {api} · shape {meta['shape']}"]
+    if meta.get("injected"):
+        out.append(f"Injected by twerr: {meta['injected']}")
+    if meta["note"]:
+        out.append(f"Note: {meta['note']}")
+    for error in meta["errors"]:
+        out += ["", error["label"]]
+        if error["message"] and error["message"] not in error["label"]:
+            out.append(f"  message:  {error['message']}")
+        out.append(f"  meaning:  {error['meaning']}")
+        if not error["known"]:
+            out.append("  (not in twerr's catalog: explained by its HTTP status)")
+        out.append(f"  category: {error['category']} · catalog status {error['http_status']}")
+        out.append(f"  retry:    {RETRY_WORDS[error['retry']]}")
+        if error["action"]:
+            out.append(f"  action:   {error['action']}")
+        for key, value in error["details"].items():
+            out.append(f"  {key}: {value}")
+    out += ["", f"Advice: {retry_advice(meta)}."]
+    out += _rate_limit_lines(meta.get("rate_limit"))
+    out += ["", "Body:", _pretty(body)]
+    return "\n".join(out)
+
+
+def _rate_limit_lines(rate: dict[str, Any] | None) -> list[str]:
+    if not rate:
+        return []
+    lines = ["", "Rate limit:"]
+    windows = [("15-minute window", rate)]
+    windows += [(f"24-hour {who} cap", rate[key]) for who, key in _DAY_CAPS if rate[key]]
+    for name, window in windows:
+        if window["limit"] is None and window["remaining"] is None and window["reset"] is None:
+            continue
+        resets = window["reset_utc"] or window["reset"] or "unknown"
+        used = f"{window['remaining']}/{window['limit']} remaining"
+        lines.append(f"  {name}: {used}, resets {resets}")
+    if rate["exhausted"]:
+        lines.append(f"  exhausted: {', '.join(rate['exhausted'])}")
+    if rate["retry_after"] is not None:
+        lines.append(f"  Retry-After: {rate['retry_after']} s")
+    return lines
+
+
+_DAY_CAPS = (("app", "app_24h"), ("user", "user_24h"))
+
+
+def _pretty(body: bytes) -> str:
+    if not body:
+        return "(empty)"
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")

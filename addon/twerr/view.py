@@ -1,0 +1,62 @@
+"""The "Twitter Error" content view, chosen automatically for classified Twitter errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mitmproxy import addonmanager
+from mitmproxy import contentviews
+from mitmproxy import http
+from mitmproxy.contentviews import Metadata
+
+from twerr import explain
+from twerr.decode import decode
+
+PRIORITY = 2  # above the JSON view's 1, so auto mode picks this view for Twitter errors
+
+
+class TwitterErrorContentview(contentviews.Contentview):
+    name = "Twitter Error"
+    syntax_highlight = "none"
+
+    def prettify(self, data: bytes, metadata: Metadata) -> str:
+        meta = _twerr_metadata(metadata) or _decode_now(data, metadata)
+        if meta is None or not explain.is_error(meta):
+            raise ValueError("not a Twitter API error response")
+        return explain.render(meta, data)
+
+    def render_priority(self, data: bytes, metadata: Metadata) -> float:
+        meta = _twerr_metadata(metadata)
+        return PRIORITY if meta is not None and explain.is_error(meta) else -1
+
+
+twitter_error_view = TwitterErrorContentview()
+
+
+class TwitterErrorView:
+    """Registers the view. mitmproxy 12 has no public way to unregister one; registering again
+    under the same name (on script reload) replaces it."""
+
+    def load(self, loader: addonmanager.Loader) -> None:
+        contentviews.add(twitter_error_view)
+
+
+def _twerr_metadata(metadata: Metadata) -> dict[str, Any] | None:
+    """The classifier's result, when the view renders the response of a classified flow."""
+    flow = metadata.flow
+    if not isinstance(flow, http.HTTPFlow) or flow.response is None:
+        return None
+    if metadata.http_message is not flow.response:
+        return None
+    meta = flow.metadata.get("twerr")
+    return meta if isinstance(meta, dict) and "errors" in meta else None
+
+
+def _decode_now(data: bytes, metadata: Metadata) -> dict[str, Any] | None:
+    """Chosen by hand for a flow the classifier did not see: decode the shown response."""
+    message = metadata.http_message
+    if not isinstance(message, http.Response):
+        return None
+    path = metadata.flow.request.path if isinstance(metadata.flow, http.HTTPFlow) else ""
+    headers = [(k, v) for k, v in message.headers.items() if k.lower() != "content-encoding"]
+    return decode(message.status_code, headers, data, path=path).to_metadata()

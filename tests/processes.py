@@ -1,0 +1,96 @@
+"""Real mitmdump processes, started the way users start them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "addon" / "twerr_addon.py"
+BUNDLED_FLOWS = ROOT / "flows" / "twitter-api.mitm"
+
+
+def mitmdump_command() -> list[str]:
+    found = Path(sys.executable).with_name("mitmdump")
+    if found.exists():
+        return [str(found)]
+    path = shutil.which("mitmdump")
+    assert path, "mitmdump is not installed beside this Python"
+    return [path]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_mitmdump(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run mitmdump to completion (offline mode) and return its output."""
+    return subprocess.run(
+        [*mitmdump_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=proxy_free_env(),
+    )
+
+
+def proxy_free_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        env.pop(name, None)
+    return env
+
+
+class Mitmdump:
+    """A live mitmdump on a free port; stop() ends it and returns its output."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.log = tmp_path / f"mitmdump-{self.port}.log"
+        self.confdir = tmp_path / "confdir"
+        command = [
+            *mitmdump_command(),
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            str(self.port),
+            "--set",
+            f"confdir={self.confdir}",
+            *args,
+        ]
+        self.output = self.log.open("w")
+        self.process = subprocess.Popen(
+            command, stdout=self.output, stderr=subprocess.STDOUT, cwd=ROOT, env=proxy_free_env()
+        )
+        self.wait_until_listening()
+
+    def wait_until_listening(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"mitmdump exited early:\n{self.log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"mitmdump did not listen within {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.output.close()
+        return self.log.read_text()

@@ -1,0 +1,395 @@
+import io
+import json
+import logging
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy import io as mitmio
+from mitmproxy.test import taddons
+from mitmproxy.test import tflow
+from mitmproxy.test import tutils
+
+import corpus
+from twerr.classify import DEFAULT_SCOPE
+from twerr.classify import Classifier
+
+SAMPLES = corpus.load().responses
+BY_ID = {sample.id: sample for sample in SAMPLES}
+KEYS = {
+    "status",
+    "status_text",
+    "api",
+    "shape",
+    "errors",
+    "category",
+    "retry",
+    "retryable",
+    "retry_at",
+    "retry_at_utc",
+    "action",
+    "rate_limit",
+    "note",
+    "injected",
+    "endpoint",
+    "comment",
+    "marker",
+}
+ERROR_KEYS = {"code", "message", "meaning", "category", "http_status"}
+
+
+def classified(sample_id: str, **options) -> tuple:
+    flow = corpus.make_flow(BY_ID[sample_id])
+    classifier = Classifier()
+    with taddons.context(classifier) as tctx:
+        if options:
+            tctx.configure(classifier, **options)
+        classifier.response(flow)
+    return flow, flow.metadata.get("twerr")
+
+
+def wire_state(flow) -> dict:
+    """Everything of a flow but what twerr may write."""
+    state = flow.get_state()
+    for key in ("metadata", "comment", "marked"):
+        state.pop(key)
+    return state
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
+def test_every_reference_flow_is_annotated_and_untouched(sample):
+    flow = corpus.make_flow(sample)
+    before = wire_state(flow)
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert wire_state(flow) == before
+    meta = flow.metadata["twerr"]
+    assert set(meta) >= KEYS
+    assert (meta["status"], meta["shape"], meta["api"]) == (
+        sample.status,
+        sample.expect.shape,
+        sample.expect.api,
+    )
+    assert meta["injected"] is None
+    assert all(set(error) >= ERROR_KEYS for error in meta["errors"])
+    assert json.loads(json.dumps(meta)) == meta
+    if sample.expect.category == "success":
+        assert (meta["errors"], flow.comment, flow.marked) == ([], "", "")
+    else:
+        assert flow.marked
+        assert len(flow.comment.splitlines()) == len(meta["errors"])
+
+
+@pytest.mark.parametrize(
+    "sample_id,marker",
+    [
+        ("v1.1-187-duplicate", ":warning:"),
+        ("v1.1-88-rate-limit", ":hourglass:"),
+        ("v2-429-usage-capped", ":hourglass:"),
+        ("v1.1-32-auth", ":lock:"),
+        ("v2-403-client-forbidden", ":lock:"),
+        ("v1.1-130-over-capacity", ":rotating_light:"),
+        ("html-over-capacity", ":rotating_light:"),
+        ("v2-partial-not-found", ":information_source:"),
+        ("media-processing-failed", ":information_source:"),
+        ("v2-success-gzip", ""),
+    ],
+)
+def test_marker_by_severity(sample_id, marker):
+    flow, meta = classified(sample_id)
+    assert flow.marked == marker
+    assert meta["marker"] == (marker or None)
+
+
+def test_comment_line_for_a_duplicate():
+    flow, _ = classified("v1.1-187-duplicate")
+    assert flow.comment == (
+        "187 Status is a duplicate — "
+        "The status text has already been Tweeted by the authenticated account."
+    )
+
+
+def test_rate_limit_comment_says_when_to_retry():
+    flow, meta = classified("v1.1-88-rate-limit")
+    assert flow.comment.endswith("Retry after 2022-04-03T09:04:40Z.")
+    assert meta["retry_at"] == 1648976680
+    assert meta["rate_limit"]["remaining"] == 0
+
+
+def test_24_hour_cap_points_at_the_day_reset():
+    flow, meta = classified("v2-429-app-24h-cap")
+    assert meta["rate_limit"]["exhausted"] == ["app_24h"]
+    assert meta["retry_at_utc"] == "2022-10-08T20:46:40Z"
+    assert "Retry after 2022-10-08T20:46:40Z" in flow.comment
+
+
+def test_undecodable_body_is_said_so():
+    flow, meta = classified("v1.1-130-truncated")
+    assert meta["shape"] == "undecodable"
+    assert flow.comment.startswith("HTTP 503 Service Unavailable — ")
+    assert "[undecodable body: truncated JSON" in flow.comment
+
+
+def test_undecodable_success_gets_a_line_and_a_question_mark():
+    flow = tflow.tflow(
+        req=tutils.treq(host="api.twitter.com", path=b"/2/tweets", port=443, scheme=b"https"),
+        resp=tutils.tresp(content=b'{"data":[],"errors":[{"title":', headers=[]),
+    )
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.marked == ":question:"
+    assert flow.comment.startswith("HTTP 200 OK — undecodable body: truncated JSON")
+
+
+def test_existing_comment_is_kept_and_reclassifying_replaces_our_lines():
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    flow.comment = "checked by Ana"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+        first = flow.comment
+        classifier.response(flow)  # e.g. a flow file written through twerr, read through it again
+    assert first.startswith("checked by Ana\n187 Status is a duplicate")
+    assert flow.comment == first
+
+
+def test_a_users_marker_is_kept():
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    flow.marked = ":star:"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.marked == ":star:"
+    assert flow.metadata["twerr"]["marker"] is None
+
+
+def test_injected_record_survives_classification():
+    flow = corpus.make_flow(BY_ID["v1.1-88-rate-limit"])
+    flow.metadata["twerr"] = {"injected": {"rule": ":~u timeline:88"}}
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.metadata["twerr"]["injected"] == {"rule": ":~u timeline:88"}
+
+
+def twitter_and_other_flows():
+    twitter = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    other = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    other.request.host = "example.com"
+    other.request.headers["host"] = "example.com"
+    return twitter, other
+
+
+@pytest.mark.parametrize(
+    "scope,twitter_classified,other_classified",
+    [
+        (DEFAULT_SCOPE, True, False),
+        ("~d example.com", False, True),
+        ("~all", True, True),
+        ("~u /1.1/ & !~d example", True, False),
+    ],
+)
+def test_scope(scope, twitter_classified, other_classified):
+    twitter, other = twitter_and_other_flows()
+    before = other.get_state()
+    classifier = Classifier()
+    with taddons.context(classifier) as tctx:
+        tctx.configure(classifier, twerr_scope=scope)
+        classifier.response(twitter)
+        classifier.response(other)
+    assert ("twerr" in twitter.metadata) is twitter_classified
+    assert ("twerr" in other.metadata) is other_classified
+    if not other_classified:
+        assert other.get_state() == before
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "api.twitter.com",
+        "api.x.com",
+        "upload.twitter.com",
+        "upload.x.com",
+        "stream.twitter.com",
+        "stream.x.com",
+        "ads-api.twitter.com",
+    ],
+)
+def test_default_scope_hosts(host):
+    flow = tflow.tflow(req=tutils.treq(host=host, port=443), resp=tutils.tresp(status_code=503))
+    flow.request.headers["host"] = host
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.metadata["twerr"]["category"] == "server"
+
+
+@pytest.mark.parametrize(
+    "host", ["twitter.com", "api.twitter.com.evil.example", "x.com", "myapi.x.com", "example.com"]
+)
+def test_default_scope_leaves_other_hosts_alone(host):
+    flow = tflow.tflow(req=tutils.treq(host=host, port=443), resp=tutils.tresp(status_code=503))
+    flow.request.headers["host"] = host
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.metadata == {} and flow.comment == "" and flow.marked == ""
+
+
+@pytest.mark.parametrize(
+    "bad,complaint",
+    [("~d (", "Invalid filter expression"), ("", "empty filter"), ("  ", "empty filter")],
+)
+def test_bad_scope_is_refused_and_the_old_one_stays(bad, complaint):
+    classifier = Classifier()
+    with taddons.context(classifier) as tctx:
+        tctx.configure(classifier, twerr_scope="~d example.com")
+        with pytest.raises(exceptions.OptionsError, match=f"twerr_scope.*{complaint}"):
+            tctx.configure(classifier, twerr_scope=bad)
+        assert tctx.options.twerr_scope == "~d example.com"
+        _, other = twitter_and_other_flows()
+        classifier.response(other)
+    assert "twerr" in other.metadata
+
+
+def test_transport_error_is_annotated():
+    flow = tflow.tflow(req=tutils.treq(host="api.twitter.com", port=443), err=True)
+    flow.request.headers["host"] = "api.twitter.com"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.error(flow)
+    meta = flow.metadata["twerr"]
+    assert (meta["status"], meta["shape"], meta["category"]) == (0, "transport-error", "network")
+    assert flow.marked == ":rotating_light:"
+    assert flow.comment.startswith("Transport error: error")
+
+
+def test_transport_error_out_of_scope_is_ignored():
+    flow = tflow.tflow(err=True)
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.error(flow)
+    assert flow.metadata == {} and flow.comment == ""
+
+
+def test_streamed_response_is_classified_by_status():
+    flow = corpus.make_flow(BY_ID["v1.1-88-rate-limit"])
+    flow.response.stream = True
+    flow.response.raw_content = None
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.metadata["twerr"]["shape"] == "streamed"
+    assert flow.metadata["twerr"]["category"] == "rate_limit"
+
+
+def test_one_log_line_per_error_flow(caplog):
+    caplog.set_level(logging.INFO, logger="twerr")
+    classifier = Classifier()
+    with taddons.context(classifier):
+        for sample in SAMPLES:
+            classifier.response(corpus.make_flow(sample))
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("twerr")]
+    errors = [s for s in SAMPLES if s.expect.category != "success"]
+    assert len(lines) == len(errors)
+    assert (
+        "POST api.twitter.com/1.1/statuses/update.json → 403 187 Status is a duplicate "
+        "[duplicate; a retry cannot help]"
+    ) in lines
+    assert any(
+        line.startswith("GET api.twitter.com/1.1/statuses/user_timeline.json → 429 88 ")
+        and line.endswith("[rate_limit; retry after 2022-04-03T09:04:40Z]")
+        for line in lines
+    )
+
+
+def test_no_secret_reaches_any_annotation(caplog):
+    caplog.set_level(logging.DEBUG)
+    flows = corpus.make_flows()
+    for flow in flows:  # put credentials in the query string as well
+        flow.request.query["oauth_token"] = corpus.OAUTH_TOKEN
+    classifier = Classifier()
+    with taddons.context(classifier):
+        for flow in flows:
+            classifier.response(flow)
+    written = json.dumps([[f.metadata, f.comment, f.marked] for f in flows]) + caplog.text
+    for secret in corpus.SECRETS:
+        assert secret not in written
+    assert "oauth_token" not in written
+
+
+def test_annotations_survive_a_flow_file():
+    flows = corpus.make_flows()
+    classifier = Classifier()
+    with taddons.context(classifier):
+        for flow in flows:
+            classifier.response(flow)
+    buffer = io.BytesIO()
+    writer = mitmio.FlowWriter(buffer)
+    for flow in flows:
+        writer.add(flow)
+    buffer.seek(0)
+    read = list(mitmio.FlowReader(buffer).stream())
+    assert [(f.metadata, f.comment, f.marked) for f in read] == [
+        (f.metadata, f.comment, f.marked) for f in flows
+    ]
+
+
+def test_non_live_flows_are_classified():
+    flow, meta = classified("v2-503-service-unavailable")
+    assert flow.live is False
+    assert meta["category"] == "server"
+
+
+def test_summary_at_shutdown(caplog):
+    caplog.set_level(logging.INFO, logger="twerr")
+    classifier = Classifier()
+    with taddons.context(classifier):
+        for sample_id in (
+            "v1.1-187-duplicate",
+            "v1.1-88-rate-limit",
+            "v1.1-429-empty",
+            "v2-success-gzip",
+        ):
+            classifier.response(corpus.make_flow(BY_ID[sample_id]))
+        classifier.done()
+    assert caplog.records[-1].getMessage() == (
+        "twerr: 4 Twitter API responses: 2 rate_limit, 1 duplicate, 1 success"
+    )
+
+
+def test_no_summary_when_nothing_was_in_scope(caplog):
+    caplog.set_level(logging.INFO, logger="twerr")
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.done()
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "expression,matching_ids",
+    [
+        ("~marker hourglass", {"v1.1-88-rate-limit", "v2-429-usage-capped", "v1.1-429-empty"}),
+        ('~marked & ~comment "^187 "', {"v1.1-187-duplicate"}),
+        (
+            "~meta \"'category': 'rate_limit'\"",
+            {"v1.1-88-rate-limit", "v2-429-usage-capped", "v1.1-429-empty"},
+        ),
+        ("~meta \"'shape': 'undecodable'\"", {"v1.1-130-truncated"}),
+    ],
+)
+def test_the_filters_the_readme_shows(expression, matching_ids):
+    from mitmproxy import flowfilter
+
+    chosen = [
+        "v1.1-88-rate-limit",
+        "v2-429-usage-capped",
+        "v1.1-429-empty",
+        "v1.1-187-duplicate",
+        "v1.1-130-truncated",
+        "v2-success-gzip",
+    ]
+    matches = flowfilter.parse(expression)
+    found = {sample_id for sample_id in chosen if matches(classified(sample_id)[0])}
+    assert found == matching_ids

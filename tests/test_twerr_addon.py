@@ -1,0 +1,18 @@
+"""The script users pass to mitmdump, loaded the way `-s` loads it."""
+
+from pathlib import Path
+
+from mitmproxy import contentviews
+from mitmproxy.addons import script
+from mitmproxy.test import taddons
+
+SCRIPT = Path(__file__).parents[1] / "addon" / "twerr_addon.py"
+
+
+def test_script_loads_and_wires_the_addons():
+    with taddons.context() as tctx:
+        loaded = script.Script(str(SCRIPT), reload=False)
+        names = [type(addon).__name__ for addon in loaded.ns.addons]
+        assert names == ["Classifier", "TwitterErrorView"]
+        assert "twerr_scope" in tctx.options
+        assert "twitter error" in contentviews.registry

@@ -1,0 +1,88 @@
+import pytest
+from mitmproxy import contentviews
+from mitmproxy.contentviews import Metadata
+from mitmproxy.test import taddons
+
+import corpus
+from twerr.classify import Classifier
+from twerr.view import TwitterErrorView
+from twerr.view import twitter_error_view
+
+BY_ID = {sample.id: sample for sample in corpus.load().responses}
+
+
+def classified_flow(sample_id: str):
+    flow = corpus.make_flow(BY_ID[sample_id])
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    return flow
+
+
+def metadata_for(flow, message=None) -> Metadata:
+    message = message or flow.response
+    return Metadata(
+        flow=flow, http_message=message, content_type=message.headers.get("content-type")
+    )
+
+
+def test_registered_under_its_name():
+    with taddons.context(TwitterErrorView()):
+        assert contentviews.registry["twitter error"] is twitter_error_view
+
+
+def test_auto_mode_picks_it_for_classified_errors_only():
+    with taddons.context(TwitterErrorView()):
+        error = classified_flow("v1.1-187-duplicate")
+        success = classified_flow("v2-success-gzip")
+        shown = contentviews.prettify_message(error.response, error)
+        assert shown.view_name == "Twitter Error"
+        assert shown.text.startswith("HTTP 403 Forbidden · v1.1 · shape v1.1-errors")
+        assert contentviews.prettify_message(success.response, success).view_name == "JSON"
+        # the request of an error flow is not the error
+        error.request.content = b'{"status":"hi"}'
+        error.request.headers["content-type"] = "application/json"
+        assert contentviews.prettify_message(error.request, error).view_name == "JSON"
+
+
+def test_renders_meaning_action_and_rate_limit():
+    flow = classified_flow("v1.1-88-rate-limit")
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert text.splitlines()[0] == "HTTP 429 Too Many Requests · v1.1 · shape v1.1-errors"
+    assert "88 Rate limit exceeded" in text
+    assert "meaning:  The request limit for this resource has been reached" in text
+    assert "action:   Wait until x-rate-limit-reset" in text
+    assert "Advice: retry after 2022-04-03T09:04:40Z." in text
+    assert "15-minute window: 0/900 remaining, resets 2022-04-03T09:04:40Z" in text
+    assert '"code": 88' in text  # the body, pretty-printed
+
+
+def test_renders_v2_details_and_24h_caps():
+    flow = classified_flow("v2-429-app-24h-cap")
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert "24-hour app cap: 0/1000 remaining, resets 2022-10-08T20:46:40Z" in text
+    assert "exhausted: app_24h" in text
+    flow = classified_flow("v2-200-not-found-only")
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert "resource-not-found: Could not find user with id: [99999999999999999]." in text
+    assert "resource_type: user" in text
+
+
+def test_chosen_by_hand_on_an_unclassified_flow_it_decodes_the_body():
+    flow = corpus.make_flow(BY_ID["oauth-xml-415"])
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert "415 Callback URL not approved" in text
+
+
+def test_refuses_what_is_not_an_error():
+    flow = classified_flow("v2-success-gzip")
+    with pytest.raises(ValueError, match="not a Twitter API error"):
+        twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert twitter_error_view.render_priority(b"{}", Metadata()) < 0
+
+
+def test_undecodable_body_is_shown_raw():
+    flow = classified_flow("v1.1-130-truncated")
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert "Note: truncated JSON" in text
+    assert text.endswith('{"errors":[{"code":130,"message":"Over capa')
