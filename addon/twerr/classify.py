@@ -66,7 +66,7 @@ class Classifier:
             return
         decoded = decode(
             flow.response.status_code,
-            flow.response.headers,
+            flow.response.headers.fields,  # raw pairs: Headers.items() costs O(n²)
             flow.response.raw_content,
             path=flow.request.path,
         )
@@ -87,7 +87,8 @@ class Classifier:
 def endpoint(flow: http.HTTPFlow) -> str:
     """Method, host and path, without the query string (it can carry oauth_* values)."""
     path = flow.request.path.split("?", 1)[0]
-    return f"{flow.request.method} {flow.request.pretty_host}{path}"
+    host = flow.request.host_header or flow.request.host
+    return f"{flow.request.method} {host}{path}"
 
 
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import time
 import zlib
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -217,9 +218,12 @@ class Decoded:
         }
 
 
+Headers = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
+
+
 def decode(
     status: int,
-    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    headers: Headers,
     body: bytes | None,
     *,
     path: str = "",
@@ -278,12 +282,20 @@ def utc(epoch: int | None) -> str | None:
     if epoch is None:
         return None
     try:
-        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     except (OverflowError, OSError, ValueError):
         return None
 
 
 _WINDOW_PARTS = ("limit", "remaining", "reset")
+_READ_HEADERS = frozenset(
+    ["content-type", "content-encoding", "retry-after"]
+    + [
+        f"{prefix}-{part}"
+        for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
+        for part in _WINDOW_PARTS
+    ]
+)
 
 
 class _Decoder:
@@ -616,16 +628,21 @@ class _Decoder:
 # -- small pure helpers ---------------------------------------------------------------------
 
 
-def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+def _lower(headers: Headers) -> dict[str, str]:
+    """The headers the decoder reads, by lower-case name (the first of repeated ones)."""
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
         if isinstance(name, bytes):
             name = name.decode("latin-1")
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        if isinstance(name, str) and isinstance(value, str):
-            out.setdefault(name.lower(), value)
+        if not isinstance(name, str):
+            continue
+        name = name.lower()
+        if name in _READ_HEADERS and name not in out:
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str):
+                out[name] = value
     return out
 
 
