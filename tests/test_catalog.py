@@ -166,6 +166,12 @@ def with_change(old: str, new: str) -> str:
         ("[categories.media]", "[categories.mediaa]", "categor"),
         ('message = "Status is a duplicate"', 'message = ""', "message"),
         ("code = 187\n", "code = 187\nbogus = 1\n", "bogus"),
+        (
+            'contains = "duplicate content"\ncode = 187',
+            'contains = "duplicate content"\ncode = 99999',
+            "detail_hints name codes not in the catalog",
+        ),
+        ('resets = "day"', 'resets = "weekly"', "resets"),
     ],
 )
 def test_an_invalid_catalog_is_refused_with_the_field_named(old, new, complaint):
@@ -175,3 +181,19 @@ def test_an_invalid_catalog_is_refused_with_the_field_named(old, new, complaint)
 
 def test_the_catalog_parses_as_shipped():
     assert parse_catalog(CATALOG_PATH.read_text(encoding="utf-8")) == load_catalog()
+
+
+def test_problem_variants_by_status():
+    entry = load_catalog().problem("https://api.twitter.com/2/problems/streaming-connection")
+    assert entry.for_status(429).category == "rate_limit"
+    assert entry.for_status(409).category == "invalid_request"
+    assert entry.for_status(500) is entry
+
+
+def test_detail_hints():
+    catalog = load_catalog()
+    assert (
+        catalog.detail_hint("You are not allowed to create a Tweet with DUPLICATE content.").code
+        == 187
+    )
+    assert catalog.detail_hint("Forbidden") is None

@@ -3,7 +3,11 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from mitmproxy import exceptions
+from mitmproxy import flow as mitmflow
 from mitmproxy import io as mitmio
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
@@ -393,3 +397,106 @@ def test_the_filters_the_readme_shows(expression, matching_ids):
     matches = flowfilter.parse(expression)
     found = {sample_id for sample_id in chosen if matches(classified(sample_id)[0])}
     assert found == matching_ids
+
+
+# -- found in review: what reaches flow files, comments and markers ---------------------------
+
+
+def test_an_undecodable_path_does_not_break_the_flow_file():
+    flow = tflow.tflow(
+        req=tutils.treq(host="api.twitter.com", port=443, path=b"/2/users/by/username/caf\xe9"),
+        resp=tutils.tresp(status_code=404, content=b'{"errors":[{"code":34,"message":"x"}]}'),
+    )
+    flow.request.headers["host"] = "api.twitter.com"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert (
+        flow.metadata["twerr"]["endpoint"] == "GET api.twitter.com/2/users/by/username/caf\\udce9"
+    )
+    mitmio.FlowWriter(io.BytesIO()).add(flow)
+
+
+def test_user_text_after_twerrs_lines_is_kept_and_ours_not_doubled():
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+        flow.comment += "\nchecked by Ana"
+        classifier.response(flow)
+        first = flow.comment
+        classifier.response(flow)
+    assert first.splitlines() == ["checked by Ana", flow.metadata["twerr"]["comment"]]
+    assert flow.comment == first
+
+
+def test_blank_lines_in_a_comment_are_stable():
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    flow.comment = "note\n\n"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+        first = flow.comment
+        classifier.response(flow)
+    assert flow.comment == first
+
+
+def test_foreign_twerr_metadata_is_replaced_not_crashed_on():
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    flow.metadata["twerr"] = "something else"
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.response(flow)
+    assert flow.metadata["twerr"]["category"] == "duplicate"
+
+
+@pytest.mark.parametrize(
+    "sample_id,marker",
+    [
+        ("html-over-capacity-200", ":rotating_light:"),
+        ("v2-stream-operational-disconnect", ":information_source:"),
+    ],
+)
+def test_markers_for_errors_inside_a_200(sample_id, marker):
+    flow, _ = classified(sample_id)
+    assert flow.marked == marker
+
+
+def test_an_interrupted_stream_is_a_network_failure():
+    flow = corpus.make_flow(BY_ID["v2-success-gzip"])
+    flow.response.raw_content = None
+    flow.error = mitmflow.Error("Client disconnected.")
+    classifier = Classifier()
+    with taddons.context(classifier):
+        classifier.error(flow)
+    assert (flow.metadata["twerr"]["shape"], flow.marked) == ("transport-error", ":rotating_light:")
+    assert flow.metadata["twerr"]["status"] == 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from([b"GET", b"POST", b"DELETE"]) | st.binary(min_size=1, max_size=8),
+    path=st.binary(max_size=40).map(lambda p: b"/" + p),
+    host=st.sampled_from([b"api.twitter.com", b"api.x.com:443", b"[::1]", b"\xff.x.com", b""]),
+    status=st.integers(100, 599),
+    content=st.binary(max_size=200) | st.sampled_from([s.raw_body for s in SAMPLES]),
+    comment=st.text(max_size=20),
+)
+def test_any_flow_stays_storable_and_byte_identical(method, path, host, status, content, comment):
+    flow = tflow.tflow(
+        req=tutils.treq(method=method, path=path, host="api.twitter.com", port=443),
+        resp=tutils.tresp(status_code=status, content=content),
+    )
+    flow.request.headers["host"] = host.decode("utf-8", "surrogateescape")
+    flow.comment = comment
+    before = wire_state(flow)
+    classifier = Classifier()
+    with taddons.context(classifier) as tctx:
+        tctx.configure(classifier, twerr_scope="~all")
+        classifier.response(flow)
+    assert wire_state(flow) == before
+    buffer = io.BytesIO()
+    mitmio.FlowWriter(buffer).add(flow)
+    buffer.seek(0)
+    (read,) = mitmio.FlowReader(buffer).stream()
+    assert read.metadata == flow.metadata and read.comment == flow.comment

@@ -38,8 +38,7 @@ def test_reference_responses(sample):
     slugs = [load_catalog().problem(e["type"]) for e in meta["errors"] if e["type"]]
     assert [p.slug for p in slugs if p and p.slug != "about:blank"] == expect.types
     assert all(e["known"] for e in meta["errors"]) is not expect.unknown
-    if expect.retry_at is not None:
-        assert meta["retry_at"] == expect.retry_at
+    assert meta["retry_at"] == expect.retry_at
     if expect.category == "success":
         assert meta["errors"] == [] and not meta["retryable"]
     else:
@@ -364,13 +363,69 @@ def test_header_numbers_never_raise(value, expected):
     assert (rate.window.reset if rate else None) == expected
 
 
+SENT = "Wed, 21 Oct 2015 07:26:00 GMT"
+LATER = "Wed, 21 Oct 2015 07:28:00 GMT"  # 1445412480
+
+
 @pytest.mark.parametrize(
-    "value,expected",
-    [("120", 120), ("Wed, 21 Oct 2015 07:28:00 GMT", 0), ("soon", None), ("-1", 0)],
+    "value,date,seconds,at",
+    [
+        ("120", SENT, 120, 1445412480),
+        ("120", None, 120, None),  # no Date: no absolute time (now would change on replay)
+        (LATER, SENT, 120, 1445412480),
+        (LATER, None, None, 1445412480),
+        (SENT, LATER, 0, 1445412360),
+        ("soon", SENT, None, None),
+        ("-1", SENT, 0, 1445412360),
+    ],
 )
-def test_retry_after(value, expected):
-    rate = parse_rate_limit({"retry-after": value})
-    assert (rate.retry_after if rate else None) == expected
+def test_retry_after_is_measured_from_the_response_date(value, date, seconds, at):
+    headers = {"retry-after": value, **({"date": date} if date else {})}
+    rate = parse_rate_limit(headers)
+    assert ((rate.retry_after, rate.retry_after_at) if rate else (None, None)) == (seconds, at)
+
+
+def test_retry_after_gives_the_time_to_retry_a_server_error():
+    headers = {"retry-after": "120", "date": SENT}
+    decoded = decode(503, headers, b"", path="/12/accounts")
+    assert decoded.retry_at == 1445412480
+    decoded = decode(429, headers, b'{"errors":[{"code":88,"message":"Rate limit exceeded"}]}')
+    assert decoded.retry_at == 1445412480
+
+
+@pytest.mark.parametrize(
+    "code_or_type,headers,retry_at",
+    [
+        # a monthly usage cap: the spent 15-minute window says nothing about its end
+        ("usage-capped", {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "100"}, None),
+        # the daily posting limit ends with the 24-hour cap, not with the window
+        (
+            185,
+            {
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": "100",
+                "x-user-limit-24hour-remaining": "0",
+                "x-user-limit-24hour-reset": "900",
+            },
+            900,
+        ),
+        (185, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "100"}, None),
+        (88, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "100"}, 100),
+        (187, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": "100"}, None),
+    ],
+)
+def test_retry_at_comes_from_the_limit_that_ended(code_or_type, headers, retry_at):
+    if isinstance(code_or_type, int):
+        body = json.dumps({"errors": [{"code": code_or_type, "message": "m"}]})
+    else:
+        body = json.dumps(
+            {
+                "title": "t",
+                "detail": "d",
+                "type": f"https://api.twitter.com/2/problems/{code_or_type}",
+            }
+        )
+    assert decode(429, headers, body.encode()).retry_at == retry_at
 
 
 def test_utc_out_of_range():
@@ -418,8 +473,9 @@ def test_ordinary_words_are_not_scrubbed():
 
 # -- never raises, always storable ------------------------------------------------------------
 
+any_text = st.text(st.characters() | st.characters(categories=["Cs"]), max_size=20)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text,
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(
@@ -427,6 +483,7 @@ json_values = st.recursive(
                 [
                     "errors",
                     "error",
+                    "error_description",
                     "code",
                     "message",
                     "type",
@@ -438,44 +495,125 @@ json_values = st.recursive(
                     "processing_info",
                     "state",
                     "value",
+                    "name",
+                    "oauth_token",
                 ]
             )
-            | st.text(max_size=5),
+            | any_text,
             children,
             max_size=5,
         )
     ),
     max_leaves=20,
 )
-header_names = st.sampled_from(
+charsets = st.sampled_from(
     [
-        "content-type",
-        "content-encoding",
-        "x-rate-limit-reset",
-        "x-rate-limit-remaining",
-        "x-app-limit-24hour-remaining",
-        "retry-after",
-        "x-other",
+        "utf-8",
+        "utf-16",
+        "utf-32",
+        "utf-8-sig",
+        "utf-7",
+        "latin-1",
+        "cp1252",
+        "rot13",
+        "idna",
+        "punycode",
+        "hex",
+        "bogus",
+        "",
     ]
+)
+content_types = st.builds(
+    lambda kind, charset: f"{kind}; charset={charset}" if charset else kind,
+    st.sampled_from(
+        [
+            "application/json",
+            "application/problem+json",
+            "text/html",
+            "text/plain",
+            "application/xml",
+            "",
+        ]
+    ),
+    charsets,
+)
+header_values = st.text(max_size=30) | st.integers(-(10**30), 10**30).map(str)
+headers = st.dictionaries(
+    st.sampled_from(
+        [
+            "x-rate-limit-reset",
+            "x-rate-limit-remaining",
+            "x-rate-limit-limit",
+            "x-app-limit-24hour-remaining",
+            "x-app-limit-24hour-reset",
+            "x-user-limit-24hour-reset",
+            "retry-after",
+            "date",
+            "x-other",
+        ]
+    ),
+    header_values,
+    max_size=6,
+).flatmap(
+    lambda h: st.builds(
+        lambda ctype, encoding: {
+            **h,
+            "content-type": ctype,
+            **({"content-encoding": encoding} if encoding else {}),
+        },
+        content_types,
+        st.sampled_from(["", "", "gzip", "br", "zstd", "deflate", "identity", "x-what"]),
+    )
+)
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    json_values.map(lambda v: json.dumps(v)[: max(1, len(json.dumps(v)) // 2)].encode()),
+    st.tuples(json_values, charsets).map(lambda vc: _encode_in(vc[0], vc[1])),
+    st.sampled_from(
+        [
+            b"\xff\xfe",
+            b"\xef\xbb\xbf",
+            b"+",
+            b'<errors><error code="1">',
+            b"<title>Twitter / Over capacity",
+            b"\x1f\x8b\x08\x00",
+        ]
+    ),
+    st.none(),
 )
 
 
-@settings(max_examples=300, deadline=None)
+def _encode_in(value, charset: str) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False).encode(charset or "utf-8")
+    except (LookupError, UnicodeError, TypeError):
+        return json.dumps(value).encode()
+
+
+@settings(max_examples=1000, deadline=None)
 @given(
-    status=st.integers(min_value=-10, max_value=1200),
-    headers=st.dictionaries(header_names, st.text(max_size=30), max_size=5),
-    body=st.one_of(
-        st.binary(max_size=300),
-        json_values.map(lambda v: json.dumps(v).encode()),
-        json_values.map(lambda v: json.dumps(v)[: max(1, len(json.dumps(v)) // 2)].encode()),
-        st.none(),
-    ),
-    path=st.sampled_from(["", "/1.1/statuses/update.json", "/2/tweets", "/oauth/request_token"]),
+    status=st.integers(min_value=-10, max_value=1200) | st.integers(),
+    headers=headers,
+    body=bodies,
+    path=st.sampled_from(
+        [
+            "",
+            "/1.1/statuses/update.json",
+            "/2/tweets",
+            "/1.1/media/upload.json",
+            "/oauth/request_token",
+        ]
+    )
+    | any_text,
 )
 @example(status=403, headers={}, body=b'{"errors":[{"code":1e999}]}', path="")
 @example(status=403, headers={}, body=b'{"errors":[{"message":"\\ud800"}]}', path="")
 @example(status=200, headers={}, body=b'{"errors":[{"type":["x"],"title":{}}]}', path="/2/x")
 @example(status=500, headers={"content-type": "text/plain; charset=bogus"}, body=b"\xff", path="")
+@example(
+    status=503, headers={"content-type": "text/plain; charset=utf-16"}, body=b"\xff\xfe", path=""
+)
 def test_decode_never_raises_and_is_storable(status, headers, body, path):
     decoded = decode(status, headers, body, path=path)
     assert "decoder error" not in decoded.note
@@ -484,30 +622,161 @@ def test_decode_never_raises_and_is_storable(status, headers, body, path):
 
     assert tnetstring.loads(tnetstring.dumps(meta)) == meta
     assert json.loads(json.dumps(meta, allow_nan=False)) == meta
+    if decoded.status >= 400:
+        assert meta["errors"] and meta["category"] != "success"
+
+
+# -- found in review: odd bodies, secrets echoed back, limits -------------------------------
 
 
 @pytest.mark.parametrize(
-    "headers,reset_at",
+    "content_type,body",
     [
-        ({"x-rate-limit-reset": "100"}, 100),  # remaining not sent: the window is the best guess
-        ({"x-rate-limit-remaining": "5", "x-rate-limit-reset": "100"}, None),  # not spent
-        (
-            {
-                "x-rate-limit-remaining": "0",
-                "x-rate-limit-reset": "100",
-                "x-user-limit-24hour-remaining": "0",
-                "x-user-limit-24hour-reset": "900",
-            },
-            900,
-        ),
-        ({"retry-after": "30"}, None),
+        ("text/plain; charset=utf-16", b"\xff\xfe"),  # a BOM and nothing else
+        ("text/plain; charset=utf-8-sig", b"\xef\xbb\xbf"),
+        ("text/plain; charset=utf-7", b"+"),
+        ("text/plain", b"\n\n  \n"),
     ],
 )
-def test_reset_at_only_from_spent_windows(headers, reset_at):
-    assert parse_rate_limit(headers).reset_at == reset_at
+def test_bodies_that_decode_to_no_text(content_type, body):
+    decoded = decode(503, {"content-type": content_type}, body)
+    assert decoded.category == "server"
+    assert "decoder error" not in decoded.note
 
 
-def test_usage_cap_does_not_claim_the_window_reset():
-    sample = next(s for s in SAMPLES if s.id == "v2-429-usage-capped")
-    meta = decode_sample(sample).to_metadata()
-    assert (meta["retry"], meta["retry_at"]) == ("after_reset", None)
+def test_control_characters_in_a_header_number():
+    headers = [(b"x-rate-limit-reset", b"\x1c1700000000"), (b"x-rate-limit-remaining", b"0")]
+    body = b'{"errors":[{"code":88,"message":"Rate limit exceeded"}]}'
+    decoded = decode(429, headers, body)
+    assert decoded.category == "rate_limit"
+    assert decoded.rate_limit.window.reset is None
+    assert "decoder error" not in decoded.note
+
+
+def test_parameters_echoing_a_credential_are_blanked():
+    token = "1072250532645998596-Zq8dNbTm4ExampleAccessToken0001"
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "parameters": {"oauth_token": [token], "query": ["cats"]},
+                    "message": "The query parameter [oauth_token] is not one of [query]",
+                }
+            ],
+            "title": "Invalid Request",
+            "detail": "d",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        }
+    ).encode()
+    meta = decode(400, V1, body, path="/2/tweets/search/recent").to_metadata()
+    assert token not in json.dumps(meta)
+    assert meta["errors"][0]["details"]["parameters"] == (
+        '{"oauth_token": "<redacted>", "query": ["cats"]}'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "access_token_secret=S3cr3tS3cr3t",
+        "oauth_consumer_key=xvz1evFS4wEEPTGEFPHBog",
+        "bearer_token=AAAAAAAAAAAAAAAAAAAAAMLheAAAA",
+        "consumer_secret=S3cr3t",
+        "Cookie: ct0=0123456789abcdef",
+    ],
+)
+def test_more_credential_names_are_scrubbed(text):
+    body = json.dumps({"errors": [{"code": 32, "message": text}]}).encode()
+    message = decode(401, V1, body).errors[0].message
+    assert message.endswith("<redacted>")
+
+
+def test_a_long_message_is_scrubbed_before_it_is_cut():
+    text = "x" * 480 + " Bearer " + "A" * 100
+    message = decode(401, V1, json.dumps({"errors": [{"code": 89, "message": text}]}).encode())
+    assert "AAAAAAAA" not in message.errors[0].message
+
+
+def test_terminal_escapes_are_dropped():
+    body = json.dumps({"errors": [{"code": 999, "message": "\u001b[2J\u001b[31mFAKE\u0085"}]})
+    assert "\x1b" not in decode(403, V1, body.encode()).errors[0].label
+
+
+def test_many_errors_are_capped():
+    body = b'{"errors":[' + b",".join([b'{"code":187}'] * 80_000) + b"]}"
+    decoded = decode(403, V1, body)
+    assert len(decoded.errors) == 50
+    assert decoded.note == "79950 more errors not shown"
+
+
+def test_unclosed_xml_errors_are_bounded():
+    body = b"<errors>" + b'<error code="415">x' * 8000
+    decoded = decode(403, {}, body, path="/oauth/request_token")
+    assert decoded.shape == "oauth-xml"
+    assert len(decoded.errors) == 50
+    assert decoded.errors[0].code == 415
+
+
+def test_xml_entities_are_unescaped():
+    body = (
+        b'<errors><error code="417">Desktop applications only support the oauth_callback '
+        b"value &apos;oob&apos;</error></errors>"
+    )
+    (error,) = decode(401, {}, body, path="/oauth/request_token").errors
+    assert error.message.endswith("value 'oob'")
+
+
+def test_v2_media_status_with_processing_info_under_data():
+    body = {
+        "data": {
+            "id": "1",
+            "processing_info": {
+                "state": "failed",
+                "error": {"code": 1, "name": "UnsupportedMedia", "message": "Unsupported codec"},
+            },
+        }
+    }
+    decoded = decode(200, {}, json.dumps(body).encode(), path="/2/media/upload")
+    assert decoded.shape == "media-processing"
+    assert decoded.errors[0].label == "media UnsupportedMedia failed"
+
+
+def test_oauth2_error_with_an_errors_array_is_oauth2():
+    body = {
+        "error": "invalid_request",
+        "error_description": "Value passed for the authorization code was invalid.",
+        "errors": [{"message": "Value passed for the authorization code was invalid."}],
+    }
+    decoded = decode(400, {}, json.dumps(body).encode(), path="/2/oauth2/token")
+    assert decoded.shape == "oauth2"
+    assert decoded.errors[0].type == "invalid_request"
+
+
+def test_ads_api_string_codes_are_kept():
+    item = {"code": "INVALID_PARAMETER", "message": "Expected Long", "parameter": "tweet_ids"}
+    body = json.dumps({"errors": [item], "request": {"params": {}}}).encode()
+    (error,) = decode(400, {}, body, path="/12/accounts/abc/promoted_tweets").errors
+    assert error.label == "INVALID_PARAMETER: Expected Long"
+    assert dict(error.details) == {"code": "INVALID_PARAMETER", "parameter": "tweet_ids"}
+
+
+def test_huge_success_bodies_are_not_parsed():
+    err = [
+        {
+            "title": "Not Found Error",
+            "detail": "d",
+            "type": "https://api.twitter.com/2/problems/resource-not-found",
+        }
+    ]
+    items = [{"id": str(i), "text": "x" * 200} for i in range(40_000)]
+    body = json.dumps({"errors": err, "data": items}).encode()
+    decoded = decode(200, {}, body, path="/2/tweets")
+    assert decoded.shape == "success"
+    assert decoded.note.startswith("body over")
+    decoded = decode(
+        200,
+        {"content-encoding": "gzip"},
+        gzip.compress(json.dumps({"data": items, "x": items}).encode()),
+        path="/2/tweets",
+    )
+    assert (decoded.shape, decoded.note) == ("success", "only the start of a huge body was read")

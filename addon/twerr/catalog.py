@@ -39,6 +39,9 @@ Category = Literal[
     "retired",
 ]
 Retry = Literal["never", "after_reset", "backoff"]
+# When an after_reset error ends: with the rate-limit window (x-rate-limit-*, or Retry-After),
+# with a 24-hour cap (x-app-/x-user-limit-24hour-*), or at a time no header gives.
+Resets = Literal["window", "day", "unknown"]
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
 Text = Annotated[str, Field(min_length=1)]
 
@@ -56,6 +59,7 @@ class Advice(_Model):
     category: Category
     retry: Retry
     action: str
+    resets: Resets = "window"
 
 
 class CategoryInfo(_Model):
@@ -100,6 +104,13 @@ class CodeEntry(Advice):
         return self.source == "seed" and self.status_source is None
 
 
+class ProblemVariant(Advice):
+    """What a problem type means when it comes with a particular HTTP status."""
+
+    http_status: HttpStatus
+    meaning: Text
+
+
 class ProblemEntry(Advice):
     """An API v2 problem type, `https://api.twitter.com/2/problems/<slug>`."""
 
@@ -109,6 +120,18 @@ class ProblemEntry(Advice):
     http_status: HttpStatus | None = None
     meaning: Text
     fields: tuple[str, ...] = ()
+    variants: tuple[ProblemVariant, ...] = ()
+    source: Text
+
+    def for_status(self, status: int) -> ProblemEntry | ProblemVariant:
+        return next((v for v in self.variants if v.http_status == status), self)
+
+
+class DetailHint(_Model):
+    """A generic (about:blank) v2 problem whose detail text names a known v1.1 error."""
+
+    contains: Text  # lower-case text of the detail
+    code: int
     source: Text
 
 
@@ -126,6 +149,7 @@ class Catalog(_Model):
     status_classes: tuple[StatusClass, ...]
     codes: tuple[CodeEntry, ...]
     problems: tuple[ProblemEntry, ...]
+    detail_hints: tuple[DetailHint, ...]
     media_errors: tuple[MediaErrorEntry, ...]
 
     _statuses: dict[int, StatusEntry] = PrivateAttr()
@@ -146,6 +170,9 @@ class Catalog(_Model):
         self._media = _index(self.media_errors, "name")
         if set(self._classes) != {1, 2, 3, 4, 5}:
             raise ValueError("status_classes must cover first digits 1 to 5")
+        unknown = [hint.code for hint in self.detail_hints if hint.code not in self._codes]
+        if unknown:
+            raise ValueError(f"detail_hints name codes not in the catalog: {unknown}")
         return self
 
     def code(self, code: int) -> CodeEntry | None:
@@ -164,6 +191,14 @@ class Catalog(_Model):
             return self._problems.get(type_uri)
         match = _PROBLEM_SLUG.search(type_uri)
         return self._problems.get(match.group(1)) if match else None
+
+    def detail_hint(self, detail: str) -> CodeEntry | None:
+        """The v1.1 code a generic v2 problem's detail describes, if a hint knows it."""
+        lowered = detail.lower()
+        for hint in self.detail_hints:
+            if hint.contains in lowered:
+                return self._codes[hint.code]
+        return None
 
     def media_error(self, name: str) -> MediaErrorEntry | None:
         return self._media.get(name)

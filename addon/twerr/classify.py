@@ -87,19 +87,22 @@ class Classifier:
 def endpoint(flow: http.HTTPFlow) -> str:
     """Method, host and path, without the query string (it can carry oauth_* values)."""
     path = flow.request.path.split("?", 1)[0]
-    host = flow.request.host_header or flow.request.host
-    return f"{flow.request.method} {host}{path}"
+    text = f"{flow.request.method} {flow.request.pretty_host}{path}"
+    # mitmproxy keeps undecodable bytes as lone surrogates, which flow files cannot store
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
     """Write the decoding onto the flow, replacing what twerr wrote there before (if anything)."""
-    previous: dict[str, Any] = flow.metadata.get("twerr") or {}
+    previous = flow.metadata.get("twerr")
+    if not isinstance(previous, dict):
+        previous = {}
     meta = decoded.to_metadata()
     meta["endpoint"] = endpoint(flow)
     meta["injected"] = previous.get("injected")
 
     ours = "\n".join(explain.comment_lines(meta))
-    theirs = _without_suffix(flow.comment, previous.get("comment") or "")
+    theirs = _without_block(flow.comment, previous.get("comment") or "")
     flow.comment = "\n".join(part for part in (theirs, ours) if part)
     meta["comment"] = ours
 
@@ -116,7 +119,12 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
     return meta
 
 
-def _without_suffix(comment: str, suffix: str) -> str:
-    if suffix and comment.endswith(suffix):
-        return comment[: -len(suffix)].rstrip("\n")
+def _without_block(comment: str, block: str) -> str:
+    """The comment without the lines twerr added before, wherever they now stand."""
+    if not block or not isinstance(comment, str):
+        return comment
+    lines, ours = comment.split("\n"), block.split("\n")
+    for start in range(len(lines) - len(ours), -1, -1):
+        if lines[start : start + len(ours)] == ours:
+            return "\n".join(lines[:start] + lines[start + len(ours) :])
     return comment

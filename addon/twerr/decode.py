@@ -9,6 +9,7 @@ bytes that would announce an error, never JSON-parsed to find nothing.
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 import time
@@ -16,14 +17,14 @@ import zlib
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field
-from datetime import UTC
-from datetime import datetime
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
 from typing import Any
 from typing import Literal
 
 from twerr.catalog import Catalog
 from twerr.catalog import Category
+from twerr.catalog import Resets
 from twerr.catalog import Retry
 from twerr.catalog import load_catalog
 
@@ -45,7 +46,7 @@ Shape = Literal[
     "v1.1-error",  # {"error":"...","request":"..."} (legacy endpoints, media upload)
     "v2-problem",  # a problem-details object {"type","title","detail",...} (+ errors[] for 400s)
     "v2-partial",  # a 2xx with "data" and problem objects in "errors"
-    "v2-errors",  # problem objects in "errors" and no "data" (e.g. "not found" inside a 200)
+    "v2-errors",  # problem objects in "errors" and no "data" ("not found" in a 200, in-stream)
     "oauth2",  # RFC 6749 {"error":"invalid_request","error_description":"..."}
     "oauth-xml",  # <errors><error code="415">...</error></errors> from /oauth/*
     "media-processing",  # a 2xx whose processing_info says the upload failed
@@ -58,31 +59,34 @@ Shape = Literal[
     "transport-error",  # no complete response: connection reset, timeout, killed
 ]
 Api = Literal["v1.1", "v2"] | None
+Headers = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
 
-ERROR_BODY_LIMIT = 1 << 20  # error bodies are small; more than this is not an API error body
-SCAN_LIMIT = 8 << 20  # how much of a compressed success body is decompressed to look into
+ERROR_BODY_LIMIT = 1 << 20  # error bodies are small; a bigger one is not an API error body
+SCAN_LIMIT = 8 << 20  # a success body is parsed for its errors only up to this size
 SCAN_WINDOW = 256 << 10  # a larger success body is searched at its head and tail only
+MARKUP_LIMIT = 64 << 10  # how much of an XML or HTML body is looked into
+MAX_ERRORS = 50  # errors kept per response; the note says how many more there were
 TEXT_LIMIT = 500  # longest string copied from a body
 NO_RESPONSE = "No HTTP response was received (status 0, as browsers report network failures)."
+PARTIAL_SHAPES = ("v2-partial", "v2-errors", "media-processing")  # errors beside a success
 
 # Pages the edge serves instead of JSON, by <title>, with the status whose advice applies.
 # Sources: hayesdavis/grackle#22 (over capacity, also seen with a 200), python-twitter's
 # _ParseAndCheckTwitter ("Twitter / Error").
 EDGE_PAGE_TITLES = (("over capacity", 503), ("twitter / error", 500))
 
-# Credentials must never leave the flow: scrub anything that looks like one from copied text.
-_SECRETS = re.compile(
-    r"(?i)((?:bearer|basic)\s+(?=[\w%.~+/=-]{16})"
-    r"|(?:oauth_\w*(?:token|secret|signature|verifier|nonce)|access_token|refresh_token"
-    r"|client_secret|auth_token|ct0|password)[\"']?\s*[=:]\s*[\"']?)"
-    r"[^\s&\"',;]+"
+# Credentials must never leave the flow: text copied from a body is scrubbed of anything that
+# looks like one (a bearer value, or a value assigned to a credential-like name).
+_BEARER = re.compile(r"(?i)\b((?:bearer|basic)\s+)[\w%.~+/=-]{16,}")
+_ASSIGNMENT = re.compile(r"([\w-]{2,64})([\"']?\s*[=:]\s*[\"']?)([^\s&\"',;<>]{4,})")
+_SECRET_NAME = re.compile(
+    r"(?i)token|secret|signature|verifier|nonce|consumer_key|password|passwd|^ct0$|cookie"
 )
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_XML_ERROR = re.compile(
-    rb"<error\b[^>]*?\bcode\s*=\s*[\"'](\d{1,9})[\"'][^>]*>(.*?)</error>", re.DOTALL
-)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TITLE = re.compile(rb"<title[^>]{0,200}>([^<]{0,2000})</title>", re.IGNORECASE)
+_XML_ERROR = re.compile(rb"<error\b[^>]{0,200}?\bcode\s*=\s*[\"'](\d{1,9})[\"'][^>]{0,200}>")
 _TAGS = re.compile(r"<[^>]*>")
-_DIGITS = re.compile(r"\s*-?\d{1,18}\s*")
+_DIGITS = re.compile(r"[ \t]*-?[0-9]{1,18}[ \t]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class RateLimit:
     app_24h: Window | None
     user_24h: Window | None
     retry_after: int | None  # seconds
+    retry_after_at: int | None  # epoch seconds: the response's Date plus Retry-After
 
     @property
     def exhausted(self) -> tuple[str, ...]:
@@ -118,13 +123,14 @@ class RateLimit:
 
     @property
     def reset_at(self) -> int | None:
-        """When a request can succeed again: the latest reset of the exhausted windows, or of
-        a window whose remaining count was not sent. None when no window is known to be spent
-        (a usage cap, say: its period's end is in no header)."""
-        windows = (self.window, self.app_24h, self.user_24h)
-        spent = [w for w in windows if w is not None and w.remaining in (0, None)]
-        resets = [w.reset for w in spent if w.reset is not None]
-        return max(resets) if resets else None
+        """When a request can succeed again: the latest reset of the spent windows (or of one
+        whose remaining count was not sent), else Retry-After. None when nothing says."""
+        return _latest_reset((self.window, self.app_24h, self.user_24h)) or self.retry_after_at
+
+    @property
+    def day_reset_at(self) -> int | None:
+        """The same, for the 24-hour caps alone."""
+        return _latest_reset((self.app_24h, self.user_24h))
 
     def to_dict(self) -> dict[str, Any]:
         window = self.window or Window(None, None, None)
@@ -154,6 +160,7 @@ class ApiError:
     action: str
     known: bool  # False: the code, problem type or status is not in the catalog
     details: tuple[tuple[str, str], ...] = ()  # v2 extra fields: parameter, resource_id, ...
+    resets: Resets = "window"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,7 +188,7 @@ class Decoded:
     errors: tuple[ApiError, ...] = ()
     rate_limit: RateLimit | None = None
     note: str = ""  # how the body was read, when that is worth saying
-    headline: ApiError | None = field(default=None)
+    headline: ApiError | None = None  # the most severe error
 
     @property
     def category(self) -> Category:
@@ -194,9 +201,14 @@ class Decoded:
     @property
     def retry_at(self) -> int | None:
         """Epoch seconds after which a retry can help, when the headers say."""
-        if self.retry != "after_reset" or self.rate_limit is None:
+        rate, error = self.rate_limit, self.headline
+        if rate is None or error is None or error.retry == "never":
             return None
-        return self.rate_limit.reset_at
+        if error.retry == "backoff" or error.resets == "unknown":
+            return rate.retry_after_at
+        if error.resets == "day":
+            return rate.day_reset_at or rate.retry_after_at
+        return rate.reset_at
 
     def to_metadata(self) -> dict[str, Any]:
         """JSON-like values only, safe to store in flow.metadata and flow files."""
@@ -218,9 +230,6 @@ class Decoded:
         }
 
 
-Headers = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
-
-
 def decode(
     status: int,
     headers: Headers,
@@ -231,13 +240,14 @@ def decode(
 ) -> Decoded:
     """Decode one response. `body` is the raw wire body (None when it was streamed)."""
     catalog = catalog or load_catalog()
-    status = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    status = status if type(status) is int and 0 <= status <= 999 else 0
+    path = path if isinstance(path, str) else ""
     try:
         return _Decoder(catalog, status, _lower(headers), path).decode(body)
     except Exception as e:  # a bug must never take the proxy down; tests keep this unreachable
-        return _Decoder(catalog, status, {}, path).result(
-            "undecodable", note=f"decoder error: {type(e).__name__}"
-        )
+        fallback = _Decoder(catalog, status, {}, path)
+        note = f"decoder error: {type(e).__name__}"
+        return fallback.result("undecodable", fallback.status_errors(), note=note)
 
 
 def decode_failure(
@@ -271,10 +281,16 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     main = window("x-rate-limit")
     app = window("x-app-limit-24hour")
     user = window("x-user-limit-24hour")
-    retry_after = _retry_after(headers.get("retry-after"))
-    if main is None and app is None and user is None and retry_after is None:
+    retry_after, retry_after_at = _retry_after(headers.get("retry-after"), headers.get("date"))
+    if (
+        main is None
+        and app is None
+        and user is None
+        and retry_after_at is None
+        and retry_after is None
+    ):
         return None
-    return RateLimit(main, app, user, retry_after)
+    return RateLimit(main, app, user, retry_after, retry_after_at)
 
 
 def utc(epoch: int | None) -> str | None:
@@ -289,7 +305,7 @@ def utc(epoch: int | None) -> str | None:
 
 _WINDOW_PARTS = ("limit", "remaining", "reset")
 _READ_HEADERS = frozenset(
-    ["content-type", "content-encoding", "retry-after"]
+    ["content-type", "content-encoding", "retry-after", "date"]
     + [
         f"{prefix}-{part}"
         for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
@@ -313,28 +329,35 @@ class _Decoder:
     def decode(self, body: bytes | None) -> Decoded:
         if body is None:
             return self.result("streamed", self.status_errors(), note="body not buffered")
+        encoding = self.headers.get("content-encoding", "")
         if self.status < 400:
-            return self.decode_success(body)
-        content, problem = _decompress(
-            body, self.headers.get("content-encoding", ""), ERROR_BODY_LIMIT
-        )
-        if problem:
-            return self.result("undecodable", self.status_errors(), note=problem)
+            return self.decode_success(body, encoding)
+        content, problem = _decompress(body, encoding, ERROR_BODY_LIMIT)
+        if problem or len(content) > ERROR_BODY_LIMIT:
+            note = problem or f"body larger than {ERROR_BODY_LIMIT} bytes: not an API error body"
+            return self.result("undecodable", self.status_errors(), note=note)
         return self.decode_error(content)
 
     # -- success statuses -----------------------------------------------------------------
 
-    def decode_success(self, body: bytes) -> Decoded:
+    def decode_success(self, body: bytes, encoding: str) -> Decoded:
         if not body or not self.worth_a_look():
             return self.result("success")
-        content, problem = _decompress(body, self.headers.get("content-encoding", ""), SCAN_LIMIT)
-        if problem and not content:
+        content, problem = _decompress(body, encoding, SCAN_LIMIT)
+        if problem:
             return self.result("success", note=f"body not inspected: {problem}")
         if "html" in self.content_type:
             return self.decode_edge_page(content) or self.result("success")
         if not _mentions_error(content):
-            return self.result("success")
+            cut = len(content) > SCAN_LIMIT and encoding
+            return self.result(
+                "success", note="only the start of a huge body was read" if cut else ""
+            )
+        if len(content) > SCAN_LIMIT:
+            return self.result("success", note=f"body over {SCAN_LIMIT} bytes: errors not read")
         data, problem = self.parse_json(content)
+        if problem.startswith("invalid JSON: Extra data"):
+            return self.decode_json_lines(content)  # a buffered stream: one object per line
         if problem:
             return self.result("undecodable", note=problem)
         if not isinstance(data, dict):
@@ -347,13 +370,25 @@ class _Decoder:
             return True
         return not self.path.startswith("/1.1/") or "/media/" in self.path
 
+    def decode_json_lines(self, content: bytes) -> Decoded:
+        """Errors sent inside a stream (v2 operational-disconnect) among its other lines."""
+        errors: list[ApiError] = []
+        for line in content.splitlines():
+            if b'"errors"' not in line:
+                continue
+            data, problem = self.parse_json(line)
+            if not problem and isinstance(data, dict) and isinstance(data.get("errors"), list):
+                errors += self.error_list(data["errors"])[0]
+        return self.result("v2-errors" if errors else "success", errors)
+
     def decode_edge_page(self, content: bytes) -> Decoded | None:
         title = _html_title(content)
         for needle, status in EDGE_PAGE_TITLES:
             if needle in title.lower():
                 entry = self.catalog.status(status)
                 error = self.status_error(message=title, entry=entry, http_status=status)
-                return self.result("html", [error], note=f"edge page with HTTP {self.status}")
+                served = f"edge error page served with HTTP {self.status}"
+                return self.result("html", [error], note="" if status == self.status else served)
         return None
 
     # -- error statuses -------------------------------------------------------------------
@@ -371,23 +406,27 @@ class _Decoder:
                 return self.decode_object(data, success=False)
             return self.unexpected_json(data)
         if first == b"<":
-            return self.decode_markup(stripped)
-        text = _clean(_as_text(stripped, self.content_type).splitlines()[0])
+            return self.decode_markup(stripped[:MARKUP_LIMIT])
+        lines = _as_text(stripped[:MARKUP_LIMIT], self.content_type).splitlines()
+        text = _clean(next((line for line in lines if line.strip()), ""))
         return self.result("text", self.status_errors(message=text))
 
     def decode_markup(self, content: bytes) -> Decoded:
-        xml_errors = _XML_ERROR.findall(content[:ERROR_BODY_LIMIT])
-        if xml_errors:
-            errors = [
-                self.code_error(int(code), _clean(_TAGS.sub("", _as_text(text, ""))))
-                for code, text in xml_errors
-            ]
+        errors: list[ApiError] = []
+        for match in _XML_ERROR.finditer(content):
+            if len(errors) == MAX_ERRORS:
+                self.notes.append("more errors not shown")
+                break
+            end = content.find(b"</error>", match.end())
+            text = content[match.end() : end] if end >= 0 else b""
+            message = _clean(html.unescape(_TAGS.sub("", _as_text(text, ""))))
+            errors.append(self.code_error(int(match.group(1)), message))
+        if errors:
             return self.result("oauth-xml", errors)
-        title = _html_title(content)
         page = self.decode_edge_page(content)
         if page:
             return page
-        return self.result("html", self.status_errors(message=title))
+        return self.result("html", self.status_errors(message=_html_title(content)))
 
     # -- JSON bodies ----------------------------------------------------------------------
 
@@ -409,15 +448,20 @@ class _Decoder:
         errors = data.get("errors")
         if not success and _is_problem(data):
             return self.decode_problem(data)
+        if isinstance(data.get("error"), str) and isinstance(data.get("error_description"), str):
+            return self.decode_oauth2(data)
         if isinstance(errors, list) and errors:
-            return self.decode_error_list(errors, has_data="data" in data)
-        processing = data.get("processing_info")
-        if isinstance(processing, dict) and processing.get("state") == "failed":
-            return self.decode_media_failure(processing)
+            found, odd = self.error_list(errors)
+            return self.result(_list_shape(found, odd, has_data="data" in data), found)
+        nested = data.get("data")
+        for holder in (data, nested if isinstance(nested, dict) else {}):
+            processing = holder.get("processing_info")
+            if isinstance(processing, dict) and processing.get("state") == "failed":
+                return self.decode_media_failure(processing)
         if success:
             return self.result("success")
         if isinstance(data.get("error"), str):
-            return self.decode_single_error(data)
+            return self.result("v1.1-error", [self.status_error(message=_clean(data["error"]))])
         if errors is not None or data.get("error") is not None:
             return self.unexpected_json(data)
         return self.result("unexpected-json", self.status_errors(), note="no error in the body")
@@ -429,41 +473,45 @@ class _Decoder:
             return self.result("v2-problem", [self.problem_error(data)])
         top = {key: value for key, value in data.items() if key != "errors"}
         errors = []
-        for item in items:
+        for item in items[:MAX_ERRORS]:
             merged = {**top, **item} if isinstance(item, dict) else {**top, "message": item}
             errors.append(self.problem_error(merged))
+        self.note_dropped(len(items))
         return self.result("v2-problem", errors)
 
-    def decode_error_list(self, items: list[Any], *, has_data: bool) -> Decoded:
+    def error_list(self, items: list[Any]) -> tuple[list[ApiError], bool]:
+        """The errors of an `errors` array, and whether any item was not an object."""
         errors: list[ApiError] = []
         odd = False
-        for item in items:
+        for item in items[:MAX_ERRORS]:
             if not isinstance(item, dict):
                 odd = True
                 text = item if isinstance(item, str) else _short_repr(item)
                 errors.append(self.status_error(message=_clean(text)))
-            elif "code" in item and _as_int(item.get("code")) is not None:
-                errors.append(self.code_error(_as_int(item["code"]), _message(item)))
+            elif (code := _as_int(item.get("code"))) is not None:
+                errors.append(self.code_error(code, _message(item)))
             elif isinstance(item.get("type"), str) or isinstance(item.get("title"), str):
                 errors.append(self.problem_error(item))
             else:
-                errors.append(self.status_error(message=_message(item)))
-        if odd:
-            return self.result("unexpected-json", errors)
-        if any(error.code is not None for error in errors):
-            return self.result("v1.1-errors", errors)
-        if all(error.type is not None for error in errors):
-            return self.result("v2-partial" if has_data else "v2-errors", errors)
-        # message-only items ({"message": ...}) are the v1.1 shape without its code
-        return self.result("v1.1-errors", errors)
+                errors.append(self.named_error(item))
+        self.note_dropped(len(items))
+        return errors, odd
 
-    def decode_single_error(self, data: dict[str, Any]) -> Decoded:
+    def named_error(self, item: dict[str, Any]) -> ApiError:
+        """An item with a message and maybe a code that is a name (the Ads API's
+        "INVALID_PARAMETER"), or no code at all."""
+        error = self.status_error(message=_message(item))
+        name = item.get("code")
+        if isinstance(name, str) and name.strip():
+            name = _clean(name)
+            label = f"{name}: {error.message}" if error.message else name
+            return replace(error, label=label, details=(("code", name), *_details(item)))
+        return replace(error, details=_details(item))
+
+    def decode_oauth2(self, data: dict[str, Any]) -> Decoded:
         error = _clean(data["error"])
-        description = data.get("error_description")
-        if isinstance(description, str):
-            message = f"{error}: {_clean(description)}"
-            return self.result("oauth2", [_replace(self.status_error(message=message), type=error)])
-        return self.result("v1.1-error", [self.status_error(message=error)])
+        message = f"{error}: {_clean(data['error_description'])}"
+        return self.result("oauth2", [replace(self.status_error(message=message), type=error)])
 
     def decode_media_failure(self, processing: dict[str, Any]) -> Decoded:
         raw = processing.get("error")
@@ -471,12 +519,11 @@ class _Decoder:
         name = _clean(failure.get("name")) if isinstance(failure.get("name"), str) else ""
         message = _message(failure) or "media processing failed"
         entry = self.catalog.media_error(name)
-        label = f"media {name or 'processing'} failed"
         error = ApiError(
             code=None,
             type=None,
             message=message,
-            label=label,
+            label=f"media {name or 'processing'} failed",
             meaning=entry.meaning if entry else "The media could not be processed.",
             category=entry.category if entry else "media",
             http_status=self.status,
@@ -493,15 +540,20 @@ class _Decoder:
         errors = self.status_errors(message=message) if self.status >= 400 else []
         return self.result("unexpected-json", errors)
 
+    def note_dropped(self, count: int) -> None:
+        if count > MAX_ERRORS:
+            self.notes.append(f"{count - MAX_ERRORS} more errors not shown")
+
     # -- errors from the catalog ------------------------------------------------------------
 
-    def code_error(self, code: int | None, message: str) -> ApiError:
-        entry = self.catalog.code(code) if code is not None else None
+    def code_error(self, code: int, message: str) -> ApiError:
+        entry = self.catalog.code(code)
         if entry is None:
             error = self.status_error(message=message)
-            label = f"{code} {message}" if code is not None else error.label
             meaning = f"Code {code} is not in the catalog. {error.meaning}"
-            return _replace(error, code=code, label=label, meaning=meaning, known=False)
+            return replace(
+                error, code=code, label=f"{code} {message}", meaning=meaning, known=False
+            )
         return ApiError(
             code=code,
             type=None,
@@ -513,6 +565,7 @@ class _Decoder:
             retry=entry.retry,
             action=entry.action,
             known=True,
+            resets=entry.resets,
         )
 
     def problem_error(self, item: dict[str, Any]) -> ApiError:
@@ -520,33 +573,49 @@ class _Decoder:
         entry = self.catalog.problem(type_uri) if type_uri else None
         title = _clean(item.get("title")) if isinstance(item.get("title"), str) else ""
         message = _message(item) or title
+        details = _details(item)
         if entry is not None and entry.slug == "about:blank":
-            error = self.status_error(message=message)
-            return _replace(error, type=type_uri, details=_details(item))
+            return self.generic_problem(message, type_uri, details)
         if entry is None:
             error = self.status_error(message=message)
             name = (type_uri or "problem").rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
             meaning = f"Problem type not in the catalog. {error.meaning}"
-            return _replace(
-                error,
-                type=type_uri,
-                label=f"{name}: {message}",
-                meaning=meaning,
-                known=False,
-                details=_details(item),
+            label = f"{name}: {message}"
+            return replace(
+                error, type=type_uri, label=label, meaning=meaning, known=False, details=details
             )
+        advice = entry.for_status(self.status)
         return ApiError(
             code=None,
             type=type_uri,
             message=message,
             label=entry.slug if message == entry.title else f"{entry.slug}: {message}",
-            meaning=entry.meaning,
-            category=entry.category,
-            http_status=entry.http_status or self.status,
-            retry=entry.retry,
-            action=entry.action,
+            meaning=advice.meaning,
+            category=advice.category,
+            http_status=advice.http_status or self.status,
+            retry=advice.retry,
+            action=advice.action,
             known=True,
-            details=_details(item),
+            details=details,
+            resets=advice.resets,
+        )
+
+    def generic_problem(
+        self, message: str, type_uri: str | None, details: tuple[tuple[str, str], ...]
+    ) -> ApiError:
+        """An about:blank problem: the status explains it, unless the detail names an error."""
+        error = replace(self.status_error(message=message), type=type_uri, details=details)
+        like = self.catalog.detail_hint(message)
+        if like is None:
+            return error
+        return replace(
+            error,
+            meaning=f'{like.meaning} (v1.1 code {like.code}, "{like.message}")',
+            category=like.category,
+            retry=like.retry,
+            action=like.action,
+            resets=like.resets,
+            details=(*details, ("v1.1_code", str(like.code))),
         )
 
     def status_errors(self, message: str = "") -> list[ApiError]:
@@ -574,6 +643,7 @@ class _Decoder:
             retry=entry.retry,
             action=entry.action,
             known=hasattr(entry, "status"),
+            resets=entry.resets,
         )
 
     def partial_error(self, message: str) -> ApiError:
@@ -607,7 +677,7 @@ class _Decoder:
             shape=shape,
             errors=errors,
             rate_limit=parse_rate_limit(self.headers),
-            note="; ".join([*self.notes, note] if note else self.notes),
+            note="; ".join(part for part in (*self.notes, note) if part),
             headline=headline,
         )
 
@@ -626,6 +696,16 @@ class _Decoder:
 
 
 # -- small pure helpers ---------------------------------------------------------------------
+
+
+def _list_shape(errors: list[ApiError], odd: bool, *, has_data: bool) -> Shape:
+    if odd:
+        return "unexpected-json"
+    if any(error.code is not None for error in errors):
+        return "v1.1-errors"
+    if all(error.type is not None for error in errors):
+        return "v2-partial" if has_data else "v2-errors"
+    return "v1.1-errors"  # message-only items ({"message": ...}): the v1.1 shape, no code
 
 
 def _lower(headers: Headers) -> dict[str, str]:
@@ -652,40 +732,53 @@ def _header_int(value: str | None) -> int | None:
     return max(int(value), 0)
 
 
-def _retry_after(value: str | None) -> int | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date (like urllib3's parser, clamped)."""
+def _latest_reset(windows: Iterable[Window | None]) -> int | None:
+    spent = [w for w in windows if w is not None and w.remaining in (0, None)]
+    resets = [w.reset for w in spent if w.reset is not None]
+    return max(resets) if resets else None
+
+
+def _retry_after(value: str | None, date: str | None) -> tuple[int | None, int | None]:
+    """Retry-After as (seconds, epoch): delta-seconds or an HTTP date, measured from the
+    response's Date header (not from now, so a flow read back later decodes the same)."""
     if value is None:
-        return None
+        return None, None
+    sent = _http_date(date)
     seconds = _header_int(value)
     if seconds is not None:
-        return seconds
-    from email.utils import parsedate_to_datetime
+        return seconds, sent + seconds if sent is not None else None
+    until = _http_date(value)
+    if until is None:
+        return None, None
+    if sent is None:
+        return None, until
+    return max(until - sent, 0), until
 
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+
+def _http_date(value: str | None) -> int | None:
+    if not value:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(int((when - datetime.now(UTC)).total_seconds()), 0)
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> tuple[bytes, str]:
-    """Undo Content-Encoding, keeping at most `limit` bytes. Returns (bytes, problem)."""
+    """Undo Content-Encoding, keeping at most `limit` + 1 decompressed bytes (so a caller can
+    tell that there was more). Returns (bytes, problem)."""
     for name in reversed([e.strip() for e in encoding.lower().split(",")]):
         if name in ("", "identity"):
             continue
         try:
             decoded = _decompress_one(body, name, limit)
         except Exception as e:  # zlib.error, brotli.error, zstd.ZstdError, EOFError...
-            return b"", f"{name} body could not be decompressed ({type(e).__name__})"
+            return b"", f"{_clean(name)} body could not be decompressed ({type(e).__name__})"
         if decoded is None:
-            return b"", f"unsupported content-encoding {name!r}"
+            return b"", f"unsupported content-encoding {_clean(name)[:40]!r}"
         body, complete = decoded
         if not complete and len(body) <= limit:
             return body, f"{name} body is truncated"
-    if len(body) > limit:
-        return body[:limit], f"body longer than {limit} bytes: only the start was read"
     return body, ""
 
 
@@ -733,16 +826,15 @@ def _charset(content_type: str) -> str:
 
 
 def _as_text(content: bytes, content_type: str) -> str:
-    charset = _charset(content_type)
     try:
-        return content.decode(charset, "replace")
+        return content.decode(_charset(content_type), "replace")
     except Exception:  # a codec that fails on bytes anyway (e.g. a text-only transform)
         return content.decode("utf-8", "replace")
 
 
 def _html_title(content: bytes) -> str:
-    match = _TITLE.search(content[:8192])
-    return _clean(_as_text(match.group(1), "")) if match else ""
+    match = _TITLE.search(content[:MARKUP_LIMIT])
+    return _clean(html.unescape(_as_text(match.group(1), ""))) if match else ""
 
 
 def _json_problem(error: Exception, size: int) -> str:
@@ -774,8 +866,8 @@ def _as_int(value: Any) -> int | None:
         return value if 0 <= value < 2**31 else None
     if isinstance(value, float) and value.is_integer():
         return _as_int(int(value))
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
-        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return _as_int(int(value)) if len(value.strip()) <= 9 else None
     return None
 
 
@@ -813,32 +905,49 @@ _DETAIL_KEYS = (
 
 
 def _details(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The v2 problem fields worth showing, as strings, with echoed credentials blanked."""
     out = []
     for key in _DETAIL_KEYS:
         if key in item and item[key] is not None:
-            value = item[key]
+            value = _scrub(item[key])
             out.append((key, _clean(value if isinstance(value, str) else _short_repr(value))))
     return tuple(out)
 
 
+def _scrub(value: Any, depth: int = 0) -> Any:
+    """A copy of a JSON value whose credential-named keys have their values redacted."""
+    if depth > 20:
+        return "…"
+    if isinstance(value, dict):
+        return {
+            key: "<redacted>"
+            if isinstance(key, str) and _SECRET_NAME.search(key)
+            else _scrub(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrub(item, depth + 1) for item in value]
+    return value
+
+
 def _short_repr(value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False)[:TEXT_LIMIT]
+        return json.dumps(value, ensure_ascii=False)[: 4 * TEXT_LIMIT]
     except (TypeError, ValueError, RecursionError):
         return type(value).__name__
 
 
 def _clean(value: Any) -> str:
-    """Text fit for comments and flow files: no secrets, no lone surrogates, bounded."""
+    """Text fit for comments, logs and flow files: no credentials, no control characters or
+    lone surrogates, one line, bounded."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) > TEXT_LIMIT:
-        text = text[:TEXT_LIMIT] + "…"
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = " ".join(text.split())
-    return _SECRETS.sub(lambda m: m.group(1) + "<redacted>", text)
+    text = " ".join(text[: 4 * TEXT_LIMIT].split())  # room to see a whole credential
+    text = _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+    text = _BEARER.sub(r"\1<redacted>", text)
+    text = _ASSIGNMENT.sub(_redact_assignment, text)
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "…"
 
 
-def _replace(error: ApiError, **changes: Any) -> ApiError:
-    values = {name: getattr(error, name) for name in ApiError.__slots__}
-    values.update(changes)
-    return ApiError(**values)
+def _redact_assignment(match: re.Match[str]) -> str:
+    name, separator, _ = match.groups()
+    return f"{name}{separator}<redacted>" if _SECRET_NAME.search(name) else match.group(0)

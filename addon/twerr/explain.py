@@ -11,8 +11,9 @@ from collections import Counter
 from typing import Any
 
 from twerr.catalog import Catalog
+from twerr.decode import PARTIAL_SHAPES
 
-PARTIAL_MARKER = ":information_source:"  # errors inside a 2xx: part of the request failed
+PARTIAL_MARKER = ":information_source:"  # errors beside a success: part of the request failed
 UNDECODABLE_MARKER = ":question:"  # a body twerr could not read, with nothing else to show
 LOG_LABEL_LIMIT = 100  # the log line stays one line; the comment and the view have the rest
 
@@ -51,7 +52,7 @@ def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
     """An emoji short code by severity; None for a plain success."""
     if not meta["errors"]:
         return UNDECODABLE_MARKER if meta["shape"] == "undecodable" else None
-    if 200 <= meta["status"] < 300:
+    if meta["shape"] in PARTIAL_SHAPES:
         return PARTIAL_MARKER
     return catalog.categories[meta["category"]].marker
 
