@@ -41,13 +41,18 @@ KEYS = {
 ERROR_KEYS = {"code", "message", "meaning", "category", "http_status"}
 
 
-def classified(sample_id: str, **options) -> tuple:
-    flow = corpus.make_flow(BY_ID[sample_id])
+def classify(flow, **options) -> None:
+    """Run a fresh classifier's response hook on the flow, as mitmproxy would."""
     classifier = Classifier()
     with taddons.context(classifier) as tctx:
         if options:
             tctx.configure(classifier, **options)
         classifier.response(flow)
+
+
+def classified(sample_id: str, **options) -> tuple:
+    flow = corpus.make_flow(BY_ID[sample_id])
+    classify(flow, **options)
     return flow, flow.metadata.get("twerr")
 
 
@@ -63,9 +68,7 @@ def wire_state(flow) -> dict:
 def test_every_reference_flow_is_annotated_and_untouched(sample):
     flow = corpus.make_flow(sample)
     before = wire_state(flow)
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert wire_state(flow) == before
     meta = flow.metadata["twerr"]
     assert set(meta) >= KEYS
@@ -139,9 +142,7 @@ def test_undecodable_success_gets_a_line_and_a_question_mark():
         req=tutils.treq(host="api.twitter.com", path=b"/2/tweets", port=443, scheme=b"https"),
         resp=tutils.tresp(content=b'{"data":[],"errors":[{"title":', headers=[]),
     )
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.marked == ":question:"
     assert flow.comment.startswith("HTTP 200 OK — undecodable body: truncated JSON")
 
@@ -149,11 +150,9 @@ def test_undecodable_success_gets_a_line_and_a_question_mark():
 def test_existing_comment_is_kept_and_reclassifying_replaces_our_lines():
     flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
     flow.comment = "checked by Ana"
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
-        first = flow.comment
-        classifier.response(flow)  # e.g. a flow file written through twerr, read through it again
+    classify(flow)
+    first = flow.comment
+    classify(flow)  # e.g. a flow file written through twerr, read through it again
     assert first.startswith("checked by Ana\n187 Status is a duplicate")
     assert flow.comment == first
 
@@ -161,9 +160,7 @@ def test_existing_comment_is_kept_and_reclassifying_replaces_our_lines():
 def test_a_users_marker_is_kept():
     flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
     flow.marked = ":star:"
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.marked == ":star:"
     assert flow.metadata["twerr"]["marker"] is None
 
@@ -171,9 +168,7 @@ def test_a_users_marker_is_kept():
 def test_injected_record_survives_classification():
     flow = corpus.make_flow(BY_ID["v1.1-88-rate-limit"])
     flow.metadata["twerr"] = {"injected": {"rule": ":~u timeline:88"}}
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.metadata["twerr"]["injected"] == {"rule": ":~u timeline:88"}
 
 
@@ -223,9 +218,7 @@ def test_scope(scope, twitter_classified, other_classified):
 def test_default_scope_hosts(host):
     flow = tflow.tflow(req=tutils.treq(host=host, port=443), resp=tutils.tresp(status_code=503))
     flow.request.headers["host"] = host
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.metadata["twerr"]["category"] == "server"
 
 
@@ -235,9 +228,7 @@ def test_default_scope_hosts(host):
 def test_default_scope_leaves_other_hosts_alone(host):
     flow = tflow.tflow(req=tutils.treq(host=host, port=443), resp=tutils.tresp(status_code=503))
     flow.request.headers["host"] = host
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.metadata == {} and flow.comment == "" and flow.marked == ""
 
 
@@ -281,9 +272,7 @@ def test_streamed_response_is_classified_by_status():
     flow = corpus.make_flow(BY_ID["v1.1-88-rate-limit"])
     flow.response.stream = True
     flow.response.raw_content = None
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.metadata["twerr"]["shape"] == "streamed"
     assert flow.metadata["twerr"]["category"] == "rate_limit"
 
@@ -408,9 +397,7 @@ def test_an_undecodable_path_does_not_break_the_flow_file():
         resp=tutils.tresp(status_code=404, content=b'{"errors":[{"code":34,"message":"x"}]}'),
     )
     flow.request.headers["host"] = "api.twitter.com"
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert (
         flow.metadata["twerr"]["endpoint"] == "GET api.twitter.com/2/users/by/username/caf\\udce9"
     )
@@ -419,13 +406,11 @@ def test_an_undecodable_path_does_not_break_the_flow_file():
 
 def test_user_text_after_twerrs_lines_is_kept_and_ours_not_doubled():
     flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
-        flow.comment += "\nchecked by Ana"
-        classifier.response(flow)
-        first = flow.comment
-        classifier.response(flow)
+    classify(flow)
+    flow.comment += "\nchecked by Ana"
+    classify(flow)
+    first = flow.comment
+    classify(flow)
     assert first.splitlines() == ["checked by Ana", flow.metadata["twerr"]["comment"]]
     assert flow.comment == first
 
@@ -433,20 +418,16 @@ def test_user_text_after_twerrs_lines_is_kept_and_ours_not_doubled():
 def test_blank_lines_in_a_comment_are_stable():
     flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
     flow.comment = "note\n\n"
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
-        first = flow.comment
-        classifier.response(flow)
+    classify(flow)
+    first = flow.comment
+    classify(flow)
     assert flow.comment == first
 
 
 def test_foreign_twerr_metadata_is_replaced_not_crashed_on():
     flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
     flow.metadata["twerr"] = "something else"
-    classifier = Classifier()
-    with taddons.context(classifier):
-        classifier.response(flow)
+    classify(flow)
     assert flow.metadata["twerr"]["category"] == "duplicate"
 
 

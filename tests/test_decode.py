@@ -444,25 +444,24 @@ def test_headers_as_pairs_bytes_or_any_case():
 
 
 @pytest.mark.parametrize(
-    "text",
+    "text,secret",
     [
-        "Invalid oauth_token=1072250532645998596-Zq8dNbTm4Exa",
-        'bad "oauth_token_secret":"s3cr3tS3cr3t"',
-        "Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid",
-        "access_token=abcdefghijkl&x=1",
+        ("Invalid oauth_token=1072250532645998596-Zq8dNbTm4Exa", "1072250532645998596"),
+        ('bad "oauth_token_secret":"s3cr3tS3cr3t"', "s3cr3tS3cr3t"),
+        ("Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid", "AAAAAAAAAAAAAAAA"),
+        ("access_token=abcdefghijkl&x=1", "abcdefghijkl"),
+        ("access_token_secret=S3cr3tS3cr3t", "S3cr3tS3cr3t"),
+        ("oauth_consumer_key=xvz1evFS4wEEPTGEFPHBog", "xvz1evFS4wEEPTGEFPHBog"),
+        ("bearer_token=AAAAAAAAAAAAAAAAAAAAAMLheAAAA", "AAAAAAAAAAAAAAAAAAAAAMLheAAAA"),
+        ("consumer_secret=S3cr3t", "S3cr3t"),
+        ("Cookie: ct0=0123456789abcdef", "0123456789abcdef"),
     ],
 )
-def test_secrets_in_bodies_are_scrubbed(text):
+def test_secrets_in_bodies_are_scrubbed(text, secret):
     body = json.dumps({"errors": [{"code": 32, "message": text}]}).encode()
     message = decode(401, V1, body).errors[0].message
     assert "<redacted>" in message
-    for secret in (
-        "1072250532645998596-Zq8dNbTm4Exa",
-        "s3cr3tS3cr3t",
-        "AAAAAAAAAAAAAAAAAAAAAML",
-        "abcdefghijkl",
-    ):
-        assert secret not in message
+    assert secret not in message
 
 
 def test_ordinary_words_are_not_scrubbed():
@@ -673,22 +672,6 @@ def test_parameters_echoing_a_credential_are_blanked():
     assert meta["errors"][0]["details"]["parameters"] == (
         '{"oauth_token": "<redacted>", "query": ["cats"]}'
     )
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "access_token_secret=S3cr3tS3cr3t",
-        "oauth_consumer_key=xvz1evFS4wEEPTGEFPHBog",
-        "bearer_token=AAAAAAAAAAAAAAAAAAAAAMLheAAAA",
-        "consumer_secret=S3cr3t",
-        "Cookie: ct0=0123456789abcdef",
-    ],
-)
-def test_more_credential_names_are_scrubbed(text):
-    body = json.dumps({"errors": [{"code": 32, "message": text}]}).encode()
-    message = decode(401, V1, body).errors[0].message
-    assert message.endswith("<redacted>")
 
 
 def test_a_long_message_is_scrubbed_before_it_is_cut():
