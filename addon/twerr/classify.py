@@ -87,9 +87,17 @@ class Classifier:
 def endpoint(flow: http.HTTPFlow) -> str:
     """Method, host and path, without the query string (it can carry oauth_* values)."""
     path = flow.request.path.split("?", 1)[0]
-    text = f"{flow.request.method} {flow.request.pretty_host}{path}"
+    text = f"{flow.request.method} {_host(flow.request)}{path}"
     # mitmproxy keeps undecodable bytes as lone surrogates, which flow files cannot store
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _host(request: http.Request) -> str:
+    """The host the client asked for (Host header first, as in reverse mode), without its
+    port: what Request.pretty_host gives, without its IDNA validation on every flow."""
+    authority = request.host_header or request.host
+    host, colon, port = authority.rpartition(":")
+    return host if colon and port.isdigit() and not host.endswith(":") else authority
 
 
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:

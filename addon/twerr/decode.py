@@ -273,24 +273,18 @@ def decode_failure(
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     """Rate-limit headers (lower-case names) into a RateLimit; None when there are none."""
-
-    def window(prefix: str) -> Window | None:
-        values = [_header_int(headers.get(f"{prefix}-{part}")) for part in _WINDOW_PARTS]
-        return Window(*values) if any(v is not None for v in values) else None
-
-    main = window("x-rate-limit")
-    app = window("x-app-limit-24hour")
-    user = window("x-user-limit-24hour")
+    main, app, user = (_window(headers, names) for names in _WINDOW_HEADERS)
     retry_after, retry_after_at = _retry_after(headers.get("retry-after"), headers.get("date"))
-    if (
-        main is None
-        and app is None
-        and user is None
-        and retry_after_at is None
-        and retry_after is None
-    ):
+    if all(part is None for part in (main, app, user, retry_after, retry_after_at)):
         return None
     return RateLimit(main, app, user, retry_after, retry_after_at)
+
+
+def _window(headers: Mapping[str, str], names: tuple[str, str, str]) -> Window | None:
+    limit, remaining, reset = (_header_int(headers.get(name)) for name in names)
+    if limit is None and remaining is None and reset is None:
+        return None
+    return Window(limit, remaining, reset)
 
 
 def utc(epoch: int | None) -> str | None:
@@ -303,15 +297,15 @@ def utc(epoch: int | None) -> str | None:
         return None
 
 
-_WINDOW_PARTS = ("limit", "remaining", "reset")
+_WINDOW_HEADERS = tuple(
+    (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
+    for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
+)
 _READ_HEADERS = frozenset(
     ["content-type", "content-encoding", "retry-after", "date"]
-    + [
-        f"{prefix}-{part}"
-        for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
-        for part in _WINDOW_PARTS
-    ]
+    + [name for names in _WINDOW_HEADERS for name in names]
 )
+_READ_HEADER_BYTES = frozenset(name.encode() for name in _READ_HEADERS)
 
 
 class _Decoder:
@@ -713,16 +707,17 @@ def _lower(headers: Headers) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
-        if isinstance(name, bytes):
-            name = name.decode("latin-1")
-        if not isinstance(name, str):
+        if not isinstance(name, str | bytes):
             continue
-        name = name.lower()
-        if name in _READ_HEADERS and name not in out:
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            if isinstance(value, str):
-                out[name] = value
+        key = name.lower()
+        if key in _READ_HEADER_BYTES:
+            key = key.decode("latin-1")
+        elif key not in _READ_HEADERS or key in out:
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(value, str) and key not in out:
+            out[key] = value
     return out
 
 

@@ -1,0 +1,49 @@
+"""Microbenchmark: the classifier's response hook, per response shape, in µs per flow.
+
+Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 3000; the median of 5 rounds is printed)
+"""
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests")]
+
+from mitmproxy.test import taddons  # noqa: E402
+
+import corpus  # noqa: E402
+from twerr.classify import Classifier  # noqa: E402
+
+SHAPES = [
+    "v1.1-success-gzip",
+    "v2-success-gzip",
+    "v1.1-187-duplicate",
+    "v1.1-88-rate-limit",
+    "v2-partial-not-found",
+    "v2-429-app-24h-cap",
+    "html-over-capacity",
+]
+
+
+def per_flow(classifier: Classifier, sample: corpus.Sample, count: int) -> float:
+    flows = [corpus.make_flow(sample) for _ in range(count)]
+    start = time.perf_counter()
+    for flow in flows:
+        classifier.response(flow)
+    return (time.perf_counter() - start) / count
+
+
+def main(count: int) -> None:
+    samples = {sample.id: sample for sample in corpus.load().responses}
+    classifier = Classifier()
+    with taddons.context(classifier):
+        print(f"{'response':28} {'µs/flow':>8}")
+        for sample_id in SHAPES:
+            rounds = [per_flow(classifier, samples[sample_id], count) for _ in range(5)]
+            print(f"{sample_id:28} {statistics.median(rounds) * 1e6:8.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000)
