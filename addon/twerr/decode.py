@@ -67,7 +67,6 @@ SCAN_WINDOW = 256 << 10  # a larger success body is searched at its head and tai
 MARKUP_LIMIT = 64 << 10  # how much of an XML or HTML body is looked into
 MAX_ERRORS = 50  # errors kept per response; the note says how many more there were
 TEXT_LIMIT = 500  # longest string copied from a body
-NO_RESPONSE = "No HTTP response was received (status 0, as browsers report network failures)."
 PARTIAL_SHAPES = ("v2-partial", "v2-errors", "media-processing")  # errors beside a success
 
 # Pages the edge serves instead of JSON, by <title>, with the status whose advice applies.
@@ -181,8 +180,7 @@ class ApiError:
 @dataclass(frozen=True, slots=True)
 class Decoded:
     status: int
-    status_text: str
-    status_meaning: str
+    status_text: str  # "No response" with status 0: the connection failed, as browsers say
     api: Api
     shape: Shape
     errors: tuple[ApiError, ...] = ()
@@ -666,7 +664,6 @@ class _Decoder:
         return Decoded(
             status=self.status,
             status_text=self.status_entry.text if self.status else "No response",
-            status_meaning=self.status_entry.description if self.status else NO_RESPONSE,
             api=self.api(shape),
             shape=shape,
             errors=errors,
