@@ -709,11 +709,13 @@ def _lower(headers: Headers) -> dict[str, str]:
         key = name.lower()
         if key in _READ_HEADER_BYTES:
             key = key.decode("latin-1")
-        elif key not in _READ_HEADERS or key in out:
+        elif key not in _READ_HEADERS:
+            continue
+        if key in out:
             continue
         if isinstance(value, bytes):
             value = value.decode("latin-1")
-        if isinstance(value, str) and key not in out:
+        if isinstance(value, str):
             out[key] = value
     return out
 
