@@ -1,8 +1,10 @@
-"""Microbenchmark: the classifier's response hook, per response shape, in µs per flow.
+"""Microbenchmark: the classifier's response hook, per response shape, and the injector's
+request and response hooks (no rules; 20 rules that do not match), in µs per flow.
 
 Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 3000; the median of 5 rounds is printed)
 """
 
+import asyncio
 import statistics
 import sys
 import time
@@ -15,6 +17,8 @@ from mitmproxy.test import taddons  # noqa: E402
 
 import corpus  # noqa: E402
 from twerr.classify import Classifier  # noqa: E402
+from twerr.inject import Injector  # noqa: E402
+from twerr.scope import Scope  # noqa: E402
 
 SHAPES = [
     "v1.1-success-gzip",
@@ -35,14 +39,44 @@ def per_flow(classifier: Classifier, sample: corpus.Sample, count: int) -> float
     return (time.perf_counter() - start) / count
 
 
+def injector_per_flow(injector: Injector, sample: corpus.Sample, count: int) -> float:
+    flows = [corpus.make_flow(sample) for _ in range(count)]
+    for flow in flows:
+        flow.live = True
+        flow.response = None  # as at the request hook
+
+    async def run() -> float:
+        start = time.perf_counter()
+        for flow in flows:
+            await injector.request(flow)
+            await injector.response(flow)
+        return (time.perf_counter() - start) / count
+
+    return asyncio.run(run())
+
+
+def bench_injector(sample: corpus.Sample, count: int) -> None:
+    scope = Scope()
+    injector = Injector(scope)
+    for label, rules in (("no rules", []), ("20 rules, none match", NON_MATCHING)):
+        with taddons.context(scope, injector) as tctx:
+            tctx.configure(injector, twerr_inject=rules, twerr_seed=1)
+            rounds = [injector_per_flow(injector, sample, count) for _ in range(5)]
+        print(f"{'injector, ' + label:28} {statistics.median(rounds) * 1e6:8.1f}")
+
+
+NON_MATCHING = [f":~u /2/nowhere/{i} & ~m POST:{(88, 130, 187)[i % 3]}:p=0.5" for i in range(20)]
+
+
 def main(count: int) -> None:
     samples = {sample.id: sample for sample in corpus.load().responses}
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         print(f"{'response':28} {'µs/flow':>8}")
         for sample_id in SHAPES:
             rounds = [per_flow(classifier, samples[sample_id], count) for _ in range(5)]
             print(f"{sample_id:28} {statistics.median(rounds) * 1e6:8.1f}")
+    bench_injector(samples["v2-success-gzip"], count)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ class Sample(BaseModel):
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     @property
+    def route(self) -> str:
+        return urlsplit(self.url).path
+
+    @property
     def raw_body(self) -> bytes:
         """The body as it went over the wire: in its charset, then content-encoded."""
         return encode(self.body.encode(self.charset), self.encoding)

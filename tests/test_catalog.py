@@ -169,8 +169,11 @@ def with_change(old: str, new: str) -> str:
         (
             'contains = "duplicate content"\ncode = 187',
             'contains = "duplicate content"\ncode = 99999',
-            "detail_hints name codes not in the catalog",
+            "codes not in the catalog: \\[99999\\]",
         ),
+        ('name = "json-array"\nlike = 187', 'name = "json-array"\nlike = 99998', r"\[99998\]"),
+        ('name = "429-text"', 'name = "usage-capped"', "named like problem types"),
+        ('rate_limit = "day-cap"', 'rate_limit = "weekly"', "rate_limit"),
         ('resets = "day"', 'resets = "weekly"', "resets"),
     ],
 )

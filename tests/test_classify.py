@@ -14,8 +14,9 @@ from mitmproxy.test import tflow
 from mitmproxy.test import tutils
 
 import corpus
-from twerr.classify import DEFAULT_SCOPE
 from twerr.classify import Classifier
+from twerr.scope import DEFAULT_SCOPE
+from twerr.scope import Scope
 
 SAMPLES = corpus.load().responses
 BY_ID = {sample.id: sample for sample in SAMPLES}
@@ -43,10 +44,10 @@ ERROR_KEYS = {"code", "message", "meaning", "category", "http_status"}
 
 def classify(flow, **options) -> None:
     """Run a fresh classifier's response hook on the flow, as mitmproxy would."""
-    classifier = Classifier()
-    with taddons.context(classifier) as tctx:
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier) as tctx:
         if options:
-            tctx.configure(classifier, **options)
+            tctx.configure(classifier.scope, **options)
         classifier.response(flow)
 
 
@@ -192,9 +193,9 @@ def twitter_and_other_flows():
 def test_scope(scope, twitter_classified, other_classified):
     twitter, other = twitter_and_other_flows()
     before = other.get_state()
-    classifier = Classifier()
-    with taddons.context(classifier) as tctx:
-        tctx.configure(classifier, twerr_scope=scope)
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier) as tctx:
+        tctx.configure(classifier.scope, twerr_scope=scope)
         classifier.response(twitter)
         classifier.response(other)
     assert ("twerr" in twitter.metadata) is twitter_classified
@@ -237,11 +238,11 @@ def test_default_scope_leaves_other_hosts_alone(host):
     [("~d (", "Invalid filter expression"), ("", "empty filter"), ("  ", "empty filter")],
 )
 def test_bad_scope_is_refused_and_the_old_one_stays(bad, complaint):
-    classifier = Classifier()
-    with taddons.context(classifier) as tctx:
-        tctx.configure(classifier, twerr_scope="~d example.com")
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier) as tctx:
+        tctx.configure(classifier.scope, twerr_scope="~d example.com")
         with pytest.raises(exceptions.OptionsError, match=f"twerr_scope.*{complaint}"):
-            tctx.configure(classifier, twerr_scope=bad)
+            tctx.configure(classifier.scope, twerr_scope=bad)
         assert tctx.options.twerr_scope == "~d example.com"
         _, other = twitter_and_other_flows()
         classifier.response(other)
@@ -251,8 +252,8 @@ def test_bad_scope_is_refused_and_the_old_one_stays(bad, complaint):
 def test_transport_error_is_annotated():
     flow = tflow.tflow(req=tutils.treq(host="api.twitter.com", port=443), err=True)
     flow.request.headers["host"] = "api.twitter.com"
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         classifier.error(flow)
     meta = flow.metadata["twerr"]
     assert (meta["status"], meta["shape"], meta["category"]) == (0, "transport-error", "network")
@@ -262,8 +263,8 @@ def test_transport_error_is_annotated():
 
 def test_transport_error_out_of_scope_is_ignored():
     flow = tflow.tflow(err=True)
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         classifier.error(flow)
     assert flow.metadata == {} and flow.comment == ""
 
@@ -279,8 +280,8 @@ def test_streamed_response_is_classified_by_status():
 
 def test_one_log_line_per_error_flow(caplog):
     caplog.set_level(logging.INFO, logger="twerr")
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         for sample in SAMPLES:
             classifier.response(corpus.make_flow(sample))
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("twerr")]
@@ -302,8 +303,8 @@ def test_no_secret_reaches_any_annotation(caplog):
     flows = corpus.make_flows()
     for flow in flows:  # put credentials in the query string as well
         flow.request.query["oauth_token"] = corpus.OAUTH_TOKEN
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         for flow in flows:
             classifier.response(flow)
     written = json.dumps([[f.metadata, f.comment, f.marked] for f in flows]) + caplog.text
@@ -314,8 +315,8 @@ def test_no_secret_reaches_any_annotation(caplog):
 
 def test_annotations_survive_a_flow_file():
     flows = corpus.make_flows()
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         for flow in flows:
             classifier.response(flow)
     buffer = io.BytesIO()
@@ -337,8 +338,8 @@ def test_non_live_flows_are_classified():
 
 def test_summary_at_shutdown(caplog):
     caplog.set_level(logging.INFO, logger="twerr")
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         for sample_id in (
             "v1.1-187-duplicate",
             "v1.1-88-rate-limit",
@@ -354,8 +355,8 @@ def test_summary_at_shutdown(caplog):
 
 def test_no_summary_when_nothing_was_in_scope(caplog):
     caplog.set_level(logging.INFO, logger="twerr")
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         classifier.done()
     assert caplog.records == []
 
@@ -447,8 +448,8 @@ def test_an_interrupted_stream_is_a_network_failure():
     flow = corpus.make_flow(BY_ID["v2-success-gzip"])
     flow.response.raw_content = None
     flow.error = mitmflow.Error("Client disconnected.")
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         classifier.error(flow)
     assert (flow.metadata["twerr"]["shape"], flow.marked) == ("transport-error", ":rotating_light:")
     assert flow.metadata["twerr"]["status"] == 200
@@ -471,9 +472,9 @@ def test_any_flow_stays_storable_and_byte_identical(method, path, host, status, 
     flow.request.headers["host"] = host.decode("utf-8", "surrogateescape")
     flow.comment = comment
     before = wire_state(flow)
-    classifier = Classifier()
-    with taddons.context(classifier) as tctx:
-        tctx.configure(classifier, twerr_scope="~all")
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier) as tctx:
+        tctx.configure(classifier.scope, twerr_scope="~all")
         classifier.response(flow)
     assert wire_state(flow) == before
     buffer = io.BytesIO()

@@ -5,6 +5,7 @@ from mitmproxy.test import taddons
 
 import corpus
 from twerr.classify import Classifier
+from twerr.scope import Scope
 from twerr.view import TwitterErrorView
 from twerr.view import twitter_error_view
 
@@ -13,8 +14,8 @@ BY_ID = {sample.id: sample for sample in corpus.load().responses}
 
 def classified_flow(sample_id: str):
     flow = corpus.make_flow(BY_ID[sample_id])
-    classifier = Classifier()
-    with taddons.context(classifier):
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
         classifier.response(flow)
     return flow
 

@@ -73,6 +73,7 @@ class StatusEntry(Advice):
     text: Text
     description: Text
     source: Text = "seed"
+    v1_code: int | None = None  # the code API v1.1 sends with this status when none is chosen
 
 
 class StatusClass(Advice):
@@ -120,6 +121,11 @@ class ProblemEntry(Advice):
     http_status: HttpStatus | None = None
     meaning: Text
     fields: tuple[str, ...] = ()
+    # The detail text seen on the wire ({name} filled in from the request when forged), and
+    # example values of the extra fields, for forging.
+    detail: str | None = None
+    example: dict[str, str] = {}
+    status_in_body: bool = True  # captures of some types carry no "status" member
     variants: tuple[ProblemVariant, ...] = ()
     source: Text
 
@@ -132,6 +138,7 @@ class DetailHint(_Model):
 
     contains: Text  # lower-case text of the detail
     code: int
+    detail: Text  # the whole detail as seen, which v2 sends for this code
     source: Text
 
 
@@ -143,6 +150,18 @@ class MediaErrorEntry(Advice):
     source: Text
 
 
+class OddShape(_Model):
+    """A response the real API sent (or clients mishandle) that breaks real clients."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    like: int  # the catalog code this response stands for: its status, and its body by default
+    body: str | None = None
+    content_type: str = "api"
+    rate_limit: Literal["window", "no-reset", "day-cap", "none"] = "window"
+    breaks: Text
+    source: Text
+
+
 class Catalog(_Model):
     categories: dict[Category, CategoryInfo]
     statuses: tuple[StatusEntry, ...]
@@ -151,12 +170,14 @@ class Catalog(_Model):
     problems: tuple[ProblemEntry, ...]
     detail_hints: tuple[DetailHint, ...]
     media_errors: tuple[MediaErrorEntry, ...]
+    shapes: tuple[OddShape, ...]
 
     _statuses: dict[int, StatusEntry] = PrivateAttr()
     _classes: dict[int, StatusClass] = PrivateAttr()
     _codes: dict[int, CodeEntry] = PrivateAttr()
     _problems: dict[str, ProblemEntry] = PrivateAttr()
     _media: dict[str, MediaErrorEntry] = PrivateAttr()
+    _shapes: dict[str, OddShape] = PrivateAttr()
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Catalog:
@@ -168,11 +189,17 @@ class Catalog(_Model):
         self._codes = _index(self.codes, "code")
         self._problems = _index(self.problems, "slug")
         self._media = _index(self.media_errors, "name")
+        self._shapes = _index(self.shapes, "name")
         if set(self._classes) != {1, 2, 3, 4, 5}:
             raise ValueError("status_classes must cover first digits 1 to 5")
         unknown = [hint.code for hint in self.detail_hints if hint.code not in self._codes]
+        unknown += [shape.like for shape in self.shapes if shape.like not in self._codes]
+        unknown += [s.v1_code for s in self.statuses if s.v1_code and s.v1_code not in self._codes]
+        clash = set(self._shapes) & set(self._problems)
+        if clash:
+            raise ValueError(f"odd shapes named like problem types: {sorted(clash)}")
         if unknown:
-            raise ValueError(f"detail_hints name codes not in the catalog: {unknown}")
+            raise ValueError(f"codes not in the catalog: {unknown}")
         return self
 
     def code(self, code: int) -> CodeEntry | None:
@@ -202,6 +229,15 @@ class Catalog(_Model):
 
     def media_error(self, name: str) -> MediaErrorEntry | None:
         return self._media.get(name)
+
+    def shape(self, name: str) -> OddShape | None:
+        return self._shapes.get(name)
+
+    def problem_by_slug(self, slug: str) -> ProblemEntry | None:
+        return self._problems.get(slug)
+
+    def hint_for_code(self, code: int) -> DetailHint | None:
+        return next((hint for hint in self.detail_hints if hint.code == code), None)
 
     def rank(self, category: Category) -> int:
         return self.categories[category].rank

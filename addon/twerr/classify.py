@@ -12,9 +12,6 @@ from collections import Counter
 from typing import Any
 
 from mitmproxy import addonmanager
-from mitmproxy import ctx
-from mitmproxy import exceptions
-from mitmproxy import flowfilter
 from mitmproxy import http
 
 from twerr import explain
@@ -22,47 +19,24 @@ from twerr.catalog import load_catalog
 from twerr.decode import Decoded
 from twerr.decode import decode
 from twerr.decode import decode_failure
+from twerr.scope import Scope
 
 logger = logging.getLogger(__name__)
 
-# Quoted, because a bare | is the filter language's "or"; [.] because quoting eats backslashes.
-DEFAULT_SCOPE = '~d "^(api|upload|stream|ads-api)[.](twitter|x)[.]com$"'
-
-
-def parse_scope(expression: str) -> flowfilter.TFilter:
-    if not expression.strip():
-        raise ValueError("empty filter; use '~all' to classify every flow")
-    return flowfilter.parse(expression)
-
 
 class Classifier:
-    def __init__(self) -> None:
-        self.scope: flowfilter.TFilter = parse_scope(DEFAULT_SCOPE)
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
         self.tally: Counter[str] = Counter()  # responses classified, by category
 
     def load(self, loader: addonmanager.Loader) -> None:
-        loader.add_option(
-            "twerr_scope",
-            str,
-            DEFAULT_SCOPE,
-            "Which flows twerr decodes and annotates, as a mitmproxy filter expression. "
-            f"The default, '{DEFAULT_SCOPE}', matches the Twitter/X API hosts "
-            "(api, upload, stream and ads-api on twitter.com and x.com); '~all' matches "
-            "every flow. Flows outside the scope are never touched.",
-        )
         load_catalog()  # a broken catalog fails here, at start-up, not on the first flow
-
-    def configure(self, updated: set[str]) -> None:
-        if "twerr_scope" in updated:
-            try:
-                self.scope = parse_scope(ctx.options.twerr_scope)
-            except ValueError as e:
-                raise exceptions.OptionsError(
-                    f"Cannot parse twerr_scope option {ctx.options.twerr_scope!r}: {e}"
-                ) from e
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or not self.scope(flow):
+            return
+        if flow.error is not None:  # killed in this hook (an injected network fault)
+            self.error(flow)
             return
         decoded = decode(
             flow.response.status_code,

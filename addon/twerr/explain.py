@@ -15,6 +15,7 @@ from twerr.decode import PARTIAL_SHAPES
 
 PARTIAL_MARKER = ":information_source:"  # errors beside a success: part of the request failed
 UNDECODABLE_MARKER = ":question:"  # a body twerr could not read, with nothing else to show
+INJECTED_MARKER = ":syringe:"  # twerr itself made this response (or fault): not the API
 LOG_LABEL_LIMIT = 100  # the log line stays one line; the comment and the view have the rest
 
 RETRY_WORDS = {
@@ -45,11 +46,29 @@ def comment_lines(meta: dict[str, Any]) -> list[str]:
             lines[0] += f" [{note}]"
         else:
             lines.append(f"HTTP {meta['status']} {meta['status_text']} — {note}")
+    if meta.get("injected"):
+        lines.append(injected_line(meta["injected"]))
     return lines
+
+
+def injected_line(record: dict[str, Any]) -> str:
+    """`injected by twerr: 187 at request phase, rule twerr_inject[0] (...), match 3, draw 0.12`"""
+    if record.get("fault") == "pass" and record.get("window"):
+        window = record["window"]
+        what = f"rate-limit window, {window['remaining']}/{window['limit']} left"
+    else:
+        what = f"{record.get('fault')} at {record.get('phase')} phase"
+    text = f"injected by twerr: {what}; rule {record.get('rule')}: {record.get('spec')}"
+    text += f"; match {record.get('match')}"
+    if record.get("draw") is not None:
+        text += f", draw {record['draw']:.4f} (seed {record.get('seed')})"
+    return text
 
 
 def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
     """An emoji short code by severity; None for a plain success."""
+    if meta.get("injected"):
+        return INJECTED_MARKER
     if not meta["errors"]:
         return UNDECODABLE_MARKER if meta["shape"] == "undecodable" else None
     if meta["shape"] in PARTIAL_SHAPES:
@@ -61,7 +80,10 @@ def log_line(meta: dict[str, Any]) -> str:
     """The one line mitmdump prints for an error flow."""
     labels = "; ".join(_shorten(error["label"]) for error in meta["errors"]) or meta["note"]
     where = meta.get("endpoint", "")
-    return f"{where} → {meta['status']} {labels} [{meta['category']}; {retry_advice(meta)}]"
+    injected = " (injected)" if meta.get("injected") else ""
+    return (
+        f"{where} → {meta['status']} {labels}{injected} [{meta['category']}; {retry_advice(meta)}]"
+    )
 
 
 def tally_line(tally: Counter[str]) -> str:
@@ -80,7 +102,7 @@ def render(meta: dict[str, Any], body: bytes) -> str:
     api = meta["api"] or "no API version"
     out = [f"HTTP {meta['status']} {meta['status_text']} · {api} · shape {meta['shape']}"]
     if meta.get("injected"):
-        out.append(f"Injected by twerr: {meta['injected']}")
+        out.append(injected_line(meta["injected"]).replace("injected by", "Injected by", 1))
     if meta["note"]:
         out.append(f"Note: {meta['note']}")
     for error in meta["errors"]:

@@ -1,0 +1,300 @@
+"""Forge the response the real Twitter/X API sends for an error: status, headers and body.
+
+Pure: no mitmproxy import. The bodies and headers copy real ones (research: twitter-errors.md,
+sections 1 to 3): v1.1 endpoints get `{"errors":[{"code":..,"message":..}]}` with
+`application/json;charset=utf-8` and `x-transaction`; v2 endpoints get problem details with
+`application/json; charset=utf-8`, `x-transaction-id` and a Date in UTC. A fault names what to
+send: a code (`187`), a status (`http503`), a v2 problem type (`usage-capped`) or an odd shape
+from the catalog (`429-no-reset`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Literal
+
+from twerr.catalog import Catalog
+from twerr.catalog import CodeEntry
+from twerr.catalog import OddShape
+from twerr.catalog import ProblemEntry
+from twerr.catalog import load_catalog
+
+Api = Literal["v1.1", "v2"]
+FaultKind = Literal["code", "status", "problem", "shape"]
+
+PROBLEM_BASE = "https://api.twitter.com/2/problems/"  # what the wire still says (research 2.6)
+WINDOW_SECONDS = 900  # the standard 15-minute window
+DAY_SECONDS = 86400
+
+_V1_HEADERS = (
+    ("cache-control", "no-cache, no-store, must-revalidate, pre-check=0, post-check=0"),
+    ("expires", "Tue, 31 Mar 1981 05:00:00 GMT"),
+    ("pragma", "no-cache"),
+    ("server", "tsa_b"),
+    ("strict-transport-security", "max-age=631138519"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-response-time", "52"),
+    ("x-xss-protection", "0"),
+)
+_V2_HEADERS = (
+    ("api-version", "2.120"),
+    ("cache-control", "no-cache, no-store, max-age=0"),
+    ("content-disposition", "attachment; filename=json.json"),
+    ("perf", "7626143928"),
+    ("server", "tsa_b"),
+    ("strict-transport-security", "max-age=631138519"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-response-time", "49"),
+    ("x-xss-protection", "0"),
+)
+_JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
+_RESOURCE_TYPES = {"tweets": "tweet", "users": "user", "lists": "list", "spaces": "space"}
+_TEMPLATE_VALUES = {"<named>": "status", "<field_value>": "from_date"}
+_STATUS_FAULT = re.compile(r"^http([1-5][0-9][0-9])$")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What the rate-limit headers say: the window's size, what is left, when it resets."""
+
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Forged:
+    """A response before any content-encoding: the proxy compresses it if the client asks."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def fault_kind(fault: str, catalog: Catalog | None = None) -> FaultKind:
+    """What kind of response fault this names; ValueError if it names none."""
+    catalog = catalog or load_catalog()
+    if fault.isdigit():
+        if catalog.code(int(fault)) is None:
+            raise ValueError(f"unknown Twitter error code {fault}")
+        return "code"
+    if _STATUS_FAULT.match(fault):
+        return "status"
+    if catalog.problem_by_slug(fault) is not None:
+        return "problem"
+    if catalog.shape(fault) is not None:
+        return "shape"
+    raise ValueError(f"unknown fault {fault!r}")
+
+
+def fault_status(fault: str, catalog: Catalog | None = None) -> int:
+    """The HTTP status a response fault answers with (v1.1 endpoints where it differs)."""
+    catalog = catalog or load_catalog()
+    return forge(fault, path="/1.1/", now=0, catalog=catalog).status
+
+
+def api_of(path: str) -> Api:
+    return "v2" if path.startswith("/2/") else "v1.1"
+
+
+def forge(
+    fault: str,
+    *,
+    path: str,
+    now: float,
+    window: Window | None = None,
+    reset_after: int | None = None,
+    token: str = "",
+    catalog: Catalog | None = None,
+) -> Forged:
+    """The response the API sends for `fault` at `path` (with its query string), at time `now`.
+
+    window: the emulated rate-limit window's state, when one is kept for this endpoint.
+    reset_after: seconds until a 429's window resets (default: the standard 15 minutes).
+    token: any text; the transaction and connection ids are derived from it, so the same token
+    gives the same bytes. Raises ValueError for a fault that names no response.
+    """
+    catalog = catalog or load_catalog()
+    kind = fault_kind(fault, catalog)
+    api = api_of(path)
+    content_type: str | None = None
+    rate_limit = "window"
+    if kind == "code":
+        entry = catalog.code(int(fault))
+        assert entry is not None
+        status, body = _code_body(entry, api, path, catalog)
+    elif kind == "status":
+        status = int(fault[4:])
+        status, body = _status_body(status, api, path, catalog)
+    elif kind == "problem":
+        problem = catalog.problem_by_slug(fault)
+        assert problem is not None
+        api = "v2"  # a problem is a v2 body whatever the path
+        status, body = _problem_body(problem, path)
+    else:
+        shape = catalog.shape(fault)
+        assert shape is not None
+        status, body, content_type, rate_limit = _shape_body(shape, api, path, catalog)
+    if body and content_type is None:
+        content_type = _JSON_TYPE[api]
+
+    headers = list(_V2_HEADERS if api == "v2" else _V1_HEADERS)
+    date = formatdate(now, usegmt=True)
+    headers.append(("date", date.replace(" GMT", " UTC") if api == "v2" else date))
+    if content_type:
+        headers.append(("content-type", content_type))
+    if api == "v1.1":
+        headers.append(("status", f"{status} {_reason(status, catalog)}"))
+    digest = hashlib.sha256(f"twerr {token} {fault} {path}".encode()).hexdigest()
+    headers.append(("x-connection-hash", digest))
+    headers.append(("x-transaction-id" if api == "v2" else "x-transaction", digest[:16]))
+    if status >= 400 and rate_limit != "none":
+        headers.extend(_rate_limit_headers(status, rate_limit, window, now, reset_after))
+    return Forged(status, _reason(status, catalog), tuple(headers), body)
+
+
+def rate_limit_headers(window: Window) -> list[tuple[str, str]]:
+    return [
+        ("x-rate-limit-limit", str(window.limit)),
+        ("x-rate-limit-remaining", str(window.remaining)),
+        ("x-rate-limit-reset", str(window.reset)),
+    ]
+
+
+def _rate_limit_headers(
+    status: int, kind: str, window: Window | None, now: float, reset_after: int | None
+) -> list[tuple[str, str]]:
+    reset = math.ceil(now) + (reset_after if reset_after is not None else WINDOW_SECONDS)
+    if window is None:
+        limited = status == 429 and kind != "day-cap"
+        window = Window(limit=900, remaining=0 if limited else 899, reset=reset)
+    headers = rate_limit_headers(window)
+    if kind == "no-reset":
+        return headers[:2]
+    if kind == "day-cap":
+        if window.remaining == 0:
+            window = Window(window.limit, window.limit - 1, window.reset)
+        day_reset = math.ceil(now) + (reset_after if reset_after is not None else DAY_SECONDS)
+        return [
+            *rate_limit_headers(window),
+            ("x-app-limit-24hour-limit", "1000"),
+            ("x-app-limit-24hour-remaining", "0"),
+            ("x-app-limit-24hour-reset", str(day_reset)),
+        ]
+    return headers
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _reason(status: int, catalog: Catalog) -> str:
+    """The reason phrase: the standard one, else the catalog's (420 Enhance Your Calm)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        entry = catalog.status(status)
+        return entry.text if getattr(entry, "status", None) == status else "Unknown"
+
+
+def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
+    if api == "v2":
+        hint = catalog.hint_for_code(entry.code)
+        title = _reason(entry.http_status, catalog)
+        detail = hint.detail if hint else title
+        return entry.http_status, _about_blank(entry.http_status, title, detail)
+    message = entry.wire_message or entry.message
+    for placeholder, value in _TEMPLATE_VALUES.items():
+        message = message.replace(placeholder, _parameter_for(path) if value == "status" else value)
+    return entry.http_status, _json({"errors": [{"code": entry.code, "message": message}]})
+
+
+def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
+    if status < 400:
+        return status, b""
+    if api == "v2":
+        title = _reason(status, catalog)
+        return status, _about_blank(status, title, title)
+    entry = catalog.status(status)
+    code = getattr(entry, "v1_code", None)
+    if code is None:
+        return status, b""  # no code the API is known to send with this status alone
+    code_entry = catalog.code(code)
+    assert code_entry is not None
+    return status, _code_body(code_entry, api, path, catalog)[1]
+
+
+def _about_blank(status: int, title: str, detail: str) -> bytes:
+    return _json({"title": title, "detail": detail, "type": "about:blank", "status": status})
+
+
+def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
+    type_uri = problem.slug if problem.slug == "about:blank" else PROBLEM_BASE + problem.slug
+    title = problem.title or problem.slug.replace("-", " ").title()
+    if problem.http_status is None:
+        # Lookups and stream rules report these inside a 200, beside (or instead of) data.
+        fields = _resource_fields(path)
+        detail = (problem.detail or problem.meaning).format(**fields)
+        item: dict[str, object] = {}
+        if "value" in problem.fields:
+            item.update(fields)
+        if "section" in problem.fields:
+            item["section"] = "data"
+        item.update(problem.example)
+        item.update({"title": title, "detail": detail, "type": type_uri})
+        return 200, _json({"errors": [item]})
+    body: dict[str, object] = dict(problem.example)
+    body.update({"title": title, "detail": problem.detail or problem.meaning, "type": type_uri})
+    if problem.status_in_body:
+        body["status"] = problem.http_status
+    if problem.slug == "invalid-request":
+        body["errors"] = [
+            {
+                "parameters": {"id": ["invalid"]},
+                "message": "The `id` query parameter value [invalid] is not valid",
+            }
+        ]
+    return problem.http_status, _json(body)
+
+
+def _shape_body(
+    shape: OddShape, api: Api, path: str, catalog: Catalog
+) -> tuple[int, bytes, str | None, str]:
+    entry = catalog.code(shape.like)
+    assert entry is not None
+    status, body = _code_body(entry, api, path, catalog)
+    if shape.body is not None:
+        body = shape.body.replace("{path}", path.split("?", 1)[0]).encode("utf-8")
+    content_type = {"api": None, "": ""}.get(shape.content_type, shape.content_type)
+    if not body and content_type is None:
+        content_type = ""
+    return status, body, content_type, shape.rate_limit
+
+
+def _resource_fields(path: str) -> dict[str, str]:
+    """The id a lookup asked for, and what kind of resource it is, as v2 names them."""
+    route, _, query = path.partition("?")
+    segments = [s for s in route.split("/") if s]
+    resource = _RESOURCE_TYPES.get(segments[1] if len(segments) > 1 else "", "tweet")
+    parameter, ident = "id", next((s for s in reversed(segments) if s.isdigit()), "1")
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name in ("ids", "id", "usernames") and value:
+            parameter, ident = name, value.replace("%2C", ",").split(",")[0]
+            break
+    return {"value": ident, "parameter": parameter, "resource_id": ident, "resource_type": resource}
+
+
+def _parameter_for(path: str) -> str:
+    if "media" in path:
+        return "media"
+    return "status" if "statuses/update" in path else "id"

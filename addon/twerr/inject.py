@@ -1,0 +1,545 @@
+"""The injection addon: answer chosen requests with faithful Twitter/X errors or network faults.
+
+Rules come from the `twerr_inject` option, a `twerr_rules` file (reloaded when it changes), the
+`twerr.inject`/`twerr.next` commands and, when `twerr_inject_header` is on, an `X-Twerr-Inject`
+request header. Only live flows within `twerr_scope` are touched; with no rules, nothing is.
+The forged responses pass on through the classifier, so they are annotated as real ones are,
+plus `metadata["twerr"]["injected"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from typing import Optional
+
+from mitmproxy import addonmanager
+from mitmproxy import command
+from mitmproxy import ctx
+from mitmproxy import exceptions
+from mitmproxy import http
+from mitmproxy.connection import ConnectionState
+
+from twerr.forge import Window
+from twerr.forge import forge
+from twerr.forge import rate_limit_headers
+from twerr.matcher import Facts
+from twerr.ratelimit import Windows
+from twerr.ratelimit import credential
+from twerr.ratelimit import endpoint_key
+from twerr.relay import TOKEN_HEADER
+from twerr.relay import Relay
+from twerr.relay import Target
+from twerr.rules import ActiveRule
+from twerr.rules import Decision
+from twerr.rules import Rule
+from twerr.rules import load_rules_file
+from twerr.rules import parse_header
+from twerr.rules import parse_spec
+from twerr.scope import Scope
+
+logger = logging.getLogger(__name__)
+
+HEADER = "X-Twerr-Inject"
+RULES_POLL_SECONDS = 1.0
+HOLD_POLL_SECONDS = 0.05
+SECRET_RESPONSE_HEADERS = ("set-cookie",)  # kept out of the saved original response
+
+
+@dataclass
+class Pending:
+    """What the response hook must do for a flow whose fault acts on the API's response."""
+
+    active: ActiveRule
+    record: dict[str, Any]
+    window: Window | None = None  # a request let through an emulated rate-limit window
+    detour: Detour | None = None  # a request sent through the slow relay
+
+
+@dataclass
+class Detour:
+    """Where a slow request really goes, and the body as it passes (it is streamed)."""
+
+    token: str
+    scheme: str
+    host: str
+    port: int
+    host_header: str | None
+    body: bytearray
+
+    def collect(self, data: bytes) -> bytes:
+        self.body += data
+        return data
+
+
+class Injector:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.option_rules: list[ActiveRule] = []
+        self.file_rules: list[ActiveRule] = []
+        self.command_rules: list[ActiveRule] = []  # twerr.next rules first, then twerr.inject
+        self.rules_stamp: tuple[int, int] | None = None
+        self.seed = 0
+        self.rng = random.Random(0)
+        self.windows = Windows()
+        self.pending: dict[str, Pending] = {}
+        self.active: set[str] = set()  # flows with a fault in progress, for twerr_max_faults
+        self.header_injections = 0
+        self.header_on = False
+        self.watcher: asyncio.Task[None] | None = None
+        self.relay = Relay()
+        self.last_in_chain = SlowDetour(self)
+
+    def load(self, loader: addonmanager.Loader) -> None:
+        loader.add_option(
+            "twerr_inject",
+            Sequence[str],
+            [],
+            "Inject Twitter/X errors or network faults, in mitmproxy's separator-first form "
+            "'<sep><filter><sep><fault>[<sep><params>]', e.g. ':~u /1.1/statuses/update:187' "
+            "or '|~u /2/tweets & ~m POST|88|p=0.25,times=3'. <fault>: a Twitter error code "
+            "(187), an HTTP status (http503), a v2 problem type (usage-capped), an odd shape "
+            "(429-no-reset), or reset, timeout, truncate, empty, slow, pass. <params>, "
+            "comma-separated: p=0..1, times=N, after=N, every=N, ttl=SECONDS, delay=MS, "
+            "phase=request|response, ratelimit=REQUESTS/SECONDS (with 88), reset=SECONDS, "
+            "hold=SECONDS (timeout).",
+        )
+        loader.add_option(
+            "twerr_rules",
+            str,
+            "",
+            "A YAML or JSON file of injection rules in long form (a list of mappings with "
+            "match, fault and the parameters of twerr_inject); reloaded when it changes.",
+        )
+        loader.add_option(
+            "twerr_seed",
+            Optional[int],  # type: ignore[arg-type]  # noqa: UP045 (mitmproxy needs Optional)
+            None,
+            "Seed for probabilistic injection: the same seed and the same requests give the "
+            "same faults. Unset: a random seed, logged so the session can be replayed.",
+        )
+        loader.add_option(
+            "twerr_inject_header",
+            bool,
+            False,
+            f"Honour a '{HEADER}: <fault>[;params]' request header, for that request only; "
+            "the header is removed before the request goes upstream.",
+        )
+        loader.add_option(
+            "twerr_max_faults",
+            int,
+            100,
+            "At most this many injected faults in progress at once (delays, timeouts); "
+            "further ones are skipped, to protect a shared proxy.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "twerr_inject" in updated:
+            self.option_rules = self._parse_option(ctx.options.twerr_inject)
+        if "twerr_rules" in updated:
+            self._configure_rules_file()
+        if "twerr_seed" in updated:
+            seed = ctx.options.twerr_seed
+            self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+            self.rng = random.Random(self.seed)
+        if "twerr_inject_header" in updated:
+            self.header_on = ctx.options.twerr_inject_header
+        if "twerr_max_faults" in updated and ctx.options.twerr_max_faults < 1:
+            raise exceptions.OptionsError(
+                f"twerr_max_faults must be 1 or more, not {ctx.options.twerr_max_faults}"
+            )
+        if updated & {"twerr_inject", "twerr_rules", "twerr_seed"} and self.rules:
+            logger.info(
+                f"twerr: {len(self.rules)} injection rule(s), seed {self.seed} "
+                f"(replay with --set twerr_seed={self.seed})"
+            )
+
+    def _parse_option(self, specs: Sequence[str]) -> list[ActiveRule]:
+        kept = {(a.origin, a.rule.describe()): a for a in self.option_rules}
+        rules = []
+        for index, spec in enumerate(specs):
+            try:
+                rule = parse_spec(spec)
+            except ValueError as e:
+                raise exceptions.OptionsError(
+                    f"Cannot parse twerr_inject option {spec!r}: {e}"
+                ) from None
+            origin = f"twerr_inject[{index}]"
+            # A rollback re-applies the same specs: keep their counters.
+            rules.append(kept.get((origin, rule.describe())) or ActiveRule(rule, origin, now()))
+        return rules
+
+    def _configure_rules_file(self) -> None:
+        if not ctx.options.twerr_rules:
+            self.file_rules, self.rules_stamp = [], None
+            return
+        path = Path(ctx.options.twerr_rules).expanduser()
+        try:
+            self.file_rules = self._read_rules_file(path)
+        except ValueError as e:
+            raise exceptions.OptionsError(f"Cannot load twerr_rules file: {e}") from None
+
+    def _read_rules_file(self, path: Path) -> list[ActiveRule]:
+        stamp = _stamp(path)
+        loaded = now()
+        rules = [ActiveRule(rule, where, loaded) for rule, where in load_rules_file(path)]
+        self.rules_stamp = stamp
+        return rules
+
+    def check_rules_file(self) -> None:
+        """Reload the rules file if it changed; a broken file keeps the rules in force."""
+        if not ctx.options.twerr_rules:
+            return
+        path = Path(ctx.options.twerr_rules).expanduser()
+        stamp = _stamp(path)
+        if stamp == self.rules_stamp:
+            return
+        try:
+            self.file_rules = self._read_rules_file(path)
+        except ValueError as e:
+            self.rules_stamp = stamp  # say it once per change, not once a second
+            logger.error(f"twerr_rules: {e}; keeping the {len(self.file_rules)} rule(s) in force")
+            return
+        logger.info(f"twerr_rules: reloaded {len(self.file_rules)} rule(s) from {path.name}")
+
+    def running(self) -> None:
+        self.watcher = asyncio.get_running_loop().create_task(self._watch_rules_file())
+        ctx.master.addons.add(self.last_in_chain)
+        self.last_in_chain.added = True
+
+    async def _watch_rules_file(self) -> None:
+        while True:
+            await asyncio.sleep(RULES_POLL_SECONDS)
+            self.check_rules_file()
+
+    def done(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if self.last_in_chain.added:
+            ctx.master.addons.remove(self.last_in_chain)
+            self.last_in_chain.added = False
+        self.relay.stop()
+        for line in self.summary():
+            logger.info(line)
+
+    @property
+    def rules(self) -> list[ActiveRule]:
+        """Every rule, in the order they are tried."""
+        return [*self.command_rules, *self.option_rules, *self.file_rules]
+
+    def summary(self) -> list[str]:
+        stamp = now()
+        lines = [f"twerr: {active.summary(stamp)}" for active in self.rules]
+        if self.header_injections:
+            lines.append(f"twerr: {HEADER}: {self.header_injections} injected")
+        return lines
+
+    # ---- hooks -------------------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if not (self.command_rules or self.option_rules or self.file_rules or self.header_on):
+            return  # nothing to inject: the common case costs a few attribute reads
+        if flow.response or flow.error or not flow.live or not self.scope(flow):
+            return
+        chosen = self._choose(flow)
+        if chosen is None:
+            return
+        active, decision = chosen
+        if len(self.active) >= ctx.options.twerr_max_faults:
+            active.skip("twerr_max_faults reached")
+            return
+        rule = active.rule
+        record = {
+            "rule": active.origin,
+            "spec": rule.describe(),
+            "fault": rule.fault,
+            "phase": rule.effective_phase,
+            "seed": self.seed,
+            **decision.to_metadata(),
+        }
+        _set_record(flow, record)
+        self.active.add(flow.id)
+        if rule.ratelimit is not None:
+            window = self._take_window(flow, rule)
+            record["window"] = {"limit": window.limit, "remaining": max(window.remaining, 0)}
+            record["window"]["reset"] = window.reset
+            if window.remaining >= 0:  # within the window: let it pass, stamp its headers
+                active.skip("within the window")
+                record.update(fault="pass", phase="response")
+                self.pending[flow.id] = Pending(active, record, window)
+                return
+            window = Window(window.limit, 0, window.reset)
+            await self._sleep(rule)
+            self._answer(flow, rule, window)
+            return
+        if rule.effective_phase == "response":
+            pending = self.pending[flow.id] = Pending(active, record)
+            if rule.fault == "slow" and not self.last_in_chain.added:
+                pending.detour = await self._detour(flow, rule)
+            return
+        await self._sleep(rule)
+        await self._apply(flow, rule)
+
+    async def responseheaders(self, flow: http.HTTPFlow) -> None:
+        pending = self.pending.get(flow.id)
+        if pending is None or pending.detour is None or flow.response is None:
+            return
+        await self._sleep(pending.active.rule)
+        detour = pending.detour
+        flow.request.scheme, flow.request.host, flow.request.port = (
+            detour.scheme,
+            detour.host,
+            detour.port,
+        )
+        flow.request.host_header = detour.host_header
+        flow.request.headers.pop(TOKEN_HEADER, None)
+        flow.response.stream = detour.collect  # the relay paces it; mitmproxy passes it on
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        pending = self.pending.pop(flow.id, None)
+        if pending is None or flow.response is None:
+            self.active.discard(flow.id)
+            return
+        try:
+            if pending.window is not None:
+                for name, value in rate_limit_headers(pending.window):
+                    flow.response.headers[name] = value
+                return
+            if pending.detour is not None:  # already sent, slowly: record what was sent
+                flow.response.raw_content = bytes(pending.detour.body)
+                return
+            pending.record["original"] = _original(flow.response)
+            await self._sleep(pending.active.rule)
+            await self._apply(flow, pending.active.rule)
+        finally:
+            self.active.discard(flow.id)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        pending = self.pending.pop(flow.id, None)
+        if pending is not None and pending.detour is not None:
+            self.relay.forget(pending.detour.token)
+        self.active.discard(flow.id)
+
+    # ---- choosing and applying ---------------------------------------------------------------
+
+    def _choose(self, flow: http.HTTPFlow) -> tuple[ActiveRule, Decision] | None:
+        stamp = now()
+        if self.header_on and HEADER in flow.request.headers:
+            value = flow.request.headers.pop(HEADER)
+            try:
+                active = ActiveRule(parse_header(value), HEADER, stamp)
+            except ValueError as e:
+                logger.warning(f"twerr: ignored {HEADER}: {value!r}: {e}")
+                return None
+            decision = active.consider(stamp, self.rng)
+            if decision is None:
+                return None
+            self.header_injections += 1
+            return active, decision
+        facts = Facts(flow)
+        for active in self.rules:
+            if active.matches(flow, facts):
+                decision = active.consider(stamp, self.rng)
+                if decision is not None:
+                    return active, decision
+        return None
+
+    def _take_window(self, flow: http.HTTPFlow, rule: Rule) -> Window:
+        assert rule.ratelimit is not None
+        request = flow.request
+        key = (
+            rule.describe(),
+            endpoint_key(request.method, request.host_header or request.host, request.path),
+            credential(request.headers.get("authorization"), request.query.items(multi=True)),
+        )
+        return self.windows.take(key, rule.ratelimit.limit, rule.ratelimit.seconds, now())
+
+    async def _sleep(self, rule: Rule) -> None:
+        if rule.delay:
+            await asyncio.sleep(rule.delay / 1000)
+
+    async def _apply(self, flow: http.HTTPFlow, rule: Rule) -> None:
+        if rule.fault == "pass":
+            return
+        if rule.fault == "timeout":
+            await _hold(flow, rule.hold)
+        if rule.fault == "reset":
+            _reset(flow)
+        elif rule.fault in ("timeout", "empty"):
+            flow.kill()
+        elif rule.fault == "truncate":
+            _truncate(flow)
+        else:
+            self._answer(flow, rule)
+
+    async def _detour(self, flow: http.HTTPFlow, rule: Rule) -> Detour:
+        """Send the request through the relay, which fetches the API's answer and trickles it."""
+        await self.relay.start()
+        request = flow.request
+        target = Target(
+            request.scheme, request.host, request.port, rule.rate, not ctx.options.ssl_insecure
+        )
+        detour = Detour(
+            self.relay.expect(target),
+            request.scheme,
+            request.host,
+            request.port,
+            request.host_header,
+            bytearray(),
+        )
+        request.scheme, request.host, request.port = "http", "127.0.0.1", self.relay.port
+        request.host_header = detour.host_header  # setting host rewrote it
+        request.headers[TOKEN_HEADER] = detour.token
+        return detour
+
+    def _answer(self, flow: http.HTTPFlow, rule: Rule, window: Window | None = None) -> None:
+        forged = forge(
+            rule.fault,
+            path=flow.request.path,
+            now=now(),
+            window=window,
+            reset_after=rule.reset,
+            token=f"{self.seed} {flow.id}",
+        )
+        response = http.Response.make(
+            forged.status, forged.body, [(k.encode(), v.encode()) for k, v in forged.headers]
+        )
+        response.reason = forged.reason
+        if forged.body and "gzip" in flow.request.headers.get("accept-encoding", ""):
+            response.encode("gzip")  # as the API does for clients that accept it
+        flow.response = response
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    @command.command("twerr.inject")
+    def inject(self, spec: str) -> None:
+        """Add an injection rule, written as in twerr_inject (e.g. ':~u /2/tweets:88')."""
+        self.command_rules.append(self._command_rule(spec, "twerr.inject", once=False))
+
+    @command.command("twerr.next")
+    def next(self, spec: str) -> None:
+        """Inject into the next matching request only (e.g. ':~u /2/tweets:503')."""
+        rule = self._command_rule(spec, "twerr.next", once=True)
+        # twerr.next rules come first, in the order given, before twerr.inject rules
+        self.command_rules.insert(sum(1 for a in self.command_rules if a.once), rule)
+
+    @command.command("twerr.rules")
+    def list_rules(self) -> Sequence[str]:
+        """The injection rules in force, in the order they are tried, with their counts."""
+        lines = self.summary() or ["twerr: no injection rules"]
+        for line in lines:
+            logger.info(line)
+        return lines
+
+    @command.command("twerr.clear")
+    def clear(self) -> None:
+        """Remove every injection rule (twerr_inject and twerr_rules are emptied too)."""
+        for line in self.summary():
+            logger.info(line)
+        self.command_rules = []
+        ctx.options.update(twerr_inject=[], twerr_rules="")
+        logger.info("twerr: injection rules cleared")
+
+    def _command_rule(self, spec: str, origin: str, *, once: bool) -> ActiveRule:
+        try:
+            rule = parse_spec(spec)
+        except ValueError as e:
+            raise exceptions.CommandError(f"Cannot parse {origin} spec {spec!r}: {e}") from None
+        logger.info(f"twerr: {origin} {rule.describe()}")
+        return ActiveRule(rule, origin, now(), once=once)
+
+
+class SlowDetour:
+    """Sends `slow` requests through the relay. It runs last in mitmproxy's addon chain (the
+    injector adds it there), after map-remote and the like, so the relay asks the API where
+    mitmproxy itself would have."""
+
+    def __init__(self, injector: Injector) -> None:
+        self.injector = injector
+        self.added = False
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        pending = self.injector.pending.get(flow.id)
+        if pending is None or pending.active.rule.fault != "slow" or pending.detour is not None:
+            return
+        if flow.response is None and flow.error is None:
+            pending.detour = await self.injector._detour(flow, pending.active.rule)
+
+
+def now() -> float:
+    return time.time()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
+    meta = flow.metadata.get("twerr")
+    if not isinstance(meta, dict):
+        meta = flow.metadata["twerr"] = {}
+    meta["injected"] = record
+
+
+def _original(response: http.Response) -> dict[str, Any]:
+    """The API's own response, kept in metadata so nothing is lost (cookies left out)."""
+    headers = [
+        [name.decode("latin-1"), value.decode("latin-1")]
+        for name, value in response.headers.fields
+        if name.decode("latin-1").lower() not in SECRET_RESPONSE_HEADERS
+    ]
+    body = response.raw_content or b""
+    return {
+        "status": response.status_code,
+        "reason": response.reason,
+        "headers": headers,
+        "body_base64": base64.b64encode(body).decode("ascii"),
+    }
+
+
+def _truncate(flow: http.HTTPFlow) -> None:
+    """Send half the body under the full length, then close: the client reads a short body."""
+    response = flow.response
+    assert response is not None
+    body = response.raw_content or b""
+    keep = len(body) // 2
+    response.headers.pop("transfer-encoding", None)
+    response.headers["content-length"] = str(max(len(body), keep + 1))
+    response.headers["connection"] = "close"
+    response.raw_content = body[:keep]
+
+
+async def _hold(flow: http.HTTPFlow, seconds: float) -> None:
+    """Keep the client waiting until it gives up (closes) or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and flow.client_conn.state & ConnectionState.CAN_READ:
+        await asyncio.sleep(HOLD_POLL_SECONDS)
+
+
+def _reset(flow: http.HTTPFlow) -> None:
+    """Drop the client connection with a TCP reset (RST), as a failing network does, instead
+    of the orderly close (and TLS close_notify) that killing the flow sends. HTTP/1 only: on
+    HTTP/2, killing the flow resets just its stream. Falls back to killing the flow alone."""
+    if flow.request.http_version.startswith("HTTP/1"):
+        try:
+            handler = ctx.master.addons.get("proxyserver").connections[flow.client_conn.id]
+            transport = handler.transports[flow.client_conn].writer.transport
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        except (AttributeError, KeyError, OSError) as e:
+            logger.debug(f"twerr: reset falls back to a plain close: {e!r}")
+    flow.kill()

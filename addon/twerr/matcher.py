@@ -1,0 +1,86 @@
+"""Rule filters for many rules at the cost of one: read the flow's URL and host once.
+
+mitmproxy's `~u` and `~d` filters rebuild the request's pretty URL or host on every call (about
+10 µs each), so 20 rules cost 20 times that per flow. `compile_filter` rebuilds a parsed filter
+into the same predicate that takes those two values from a per-flow memo, and tests the cheap
+parts of `&` and `|` (method, flags, markers) before the costly ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from mitmproxy import flowfilter
+from mitmproxy import http
+
+Test = Callable[[http.HTTPFlow, "Facts"], bool]
+
+
+class Facts:
+    """What the filters of all rules read of one flow, computed on first use."""
+
+    __slots__ = ("_host", "_url", "flow")
+
+    def __init__(self, flow: http.HTTPFlow) -> None:
+        self.flow = flow
+        self._url: str | None = None
+        self._host: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.flow.request.pretty_url
+        return self._url
+
+    @property
+    def host(self) -> str:
+        if self._host is None:
+            self._host = self.flow.request.pretty_host
+        return self._host
+
+
+def compile_filter(node: flowfilter.TFilter) -> Test:
+    return _compile(node)[0]
+
+
+def _compile(node: object) -> tuple[Test, int]:
+    """The test and its cost rank (what sorting `&` and `|` children goes by)."""
+    if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+        parts = sorted((_compile(child) for child in node.lst), key=lambda part: part[1])
+        tests = [test for test, _ in parts]
+        cost = sum(rank for _, rank in parts)
+        if isinstance(node, flowfilter.FAnd):
+
+            def every(f: http.HTTPFlow, facts: Facts) -> bool:
+                for test in tests:  # noqa: SIM110 (a loop, not a generator per call)
+                    if not test(f, facts):
+                        return False
+                return True
+
+            return every, cost
+
+        def some(f: http.HTTPFlow, facts: Facts) -> bool:
+            for test in tests:  # noqa: SIM110 (a loop, not a generator per call)
+                if test(f, facts):
+                    return True
+            return False
+
+        return some, cost
+    if isinstance(node, flowfilter.FNot):
+        test, cost = _compile(node.itm)
+        return (lambda f, facts: not test(f, facts)), cost
+    if isinstance(node, flowfilter.FUrl):
+        url = node.re
+        return (lambda f, facts: bool(url.search(facts.url))), 10
+    if isinstance(node, flowfilter.FDomain):
+        domain = node.re
+        return (
+            lambda f, facts: bool(domain.search(f.request.host) or domain.search(facts.host))
+        ), 8
+    leaf = cast(flowfilter.TFilter, node)
+    if isinstance(node, flowfilter.FHead | flowfilter.FHeadRequest | flowfilter.FHeadResponse):
+        return (lambda f, facts: bool(leaf(f))), 5
+    if isinstance(node, flowfilter.FBod | flowfilter.FBodRequest | flowfilter.FBodResponse):
+        return (lambda f, facts: bool(leaf(f))), 20
+    return (lambda f, facts: bool(leaf(f))), 1

@@ -1,0 +1,74 @@
+"""Emulated rate-limit windows, kept per endpoint and per credential (hashed, never in clear).
+
+Pure: no mitmproxy import. A window opens at the first request, lets `limit` requests through
+and resets `seconds` later, as the API's 15-minute windows do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twerr.forge import Window
+
+MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
+_ID_SEGMENT = re.compile(r"(?<=.)/\d+(?=/|\.json$|$)")  # not the version in /2/
+_OAUTH_FIELD = re.compile(r'(oauth_consumer_key|oauth_token)="?([^",\s]*)"?')
+
+
+@dataclass
+class _State:
+    opened: float
+    reset: int
+    used: int
+
+
+class Windows:
+    def __init__(self, max_windows: int = MAX_WINDOWS) -> None:
+        self.max_windows = max_windows
+        self._windows: OrderedDict[tuple[str, ...], _State] = OrderedDict()
+
+    def take(self, key: tuple[str, ...], limit: int, seconds: int, now: float) -> Window:
+        """Count one request; remaining < 0 in the answer means it is over the limit."""
+        state = self._windows.get(key)
+        if state is None or now >= state.reset:
+            state = _State(opened=now, reset=math.ceil(now + seconds), used=0)
+            self._windows[key] = state
+            while len(self._windows) > self.max_windows:
+                self._windows.popitem(last=False)
+        else:
+            self._windows.move_to_end(key)
+        state.used += 1
+        return Window(limit=limit, remaining=limit - state.used, reset=state.reset)
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+
+def endpoint_key(method: str, host: str, path: str) -> str:
+    """The endpoint a window belongs to: ids in the path do not make new endpoints."""
+    route = path.split("?", 1)[0]
+    return f"{method.upper()} {host.lower()}{_ID_SEGMENT.sub('/:id', route)}"
+
+
+def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]] = ()) -> str:
+    """A short hash naming who is calling: the bearer token, or the OAuth consumer key and
+    token (not the nonce, timestamp or signature, which change with every request)."""
+    text = ""
+    if authorization:
+        scheme, _, rest = authorization.strip().partition(" ")
+        if scheme.lower() == "oauth":
+            text = "oauth " + " ".join(f"{k}={v}" for k, v in sorted(_OAUTH_FIELD.findall(rest)))
+        else:
+            text = f"{scheme.lower()} {rest.strip()}"
+    else:
+        pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))
+        if pairs:
+            text = "oauth " + " ".join(f"{k}={v}" for k, v in pairs)
+    if not text:
+        return "anonymous"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]

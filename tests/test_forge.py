@@ -1,0 +1,205 @@
+import json
+
+import pytest
+
+import corpus
+from twerr.catalog import load_catalog
+from twerr.decode import decode
+from twerr.forge import Window
+from twerr.forge import fault_kind
+from twerr.forge import forge
+
+CATALOG = load_catalog()
+NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
+V1_PATH = "/1.1/statuses/update.json"
+V2_PATH = "/2/tweets"
+SAMPLES = {sample.id: sample for sample in corpus.load().responses}
+CODES = [entry.code for entry in CATALOG.codes]
+SLUGS = [problem.slug for problem in CATALOG.problems]
+SHAPES = [shape.name for shape in CATALOG.shapes]
+STATUSES = [entry.status for entry in CATALOG.statuses if entry.status >= 400] + [418, 502]
+
+
+def headers_of(forged) -> dict[str, str]:
+    names = [name for name, _ in forged.headers]
+    assert len(names) == len(set(names)), "a header given twice"
+    return dict(forged.headers)
+
+
+def decoded(fault: str, path: str, **kwargs):
+    forged = forge(fault, path=path, now=NOW, **kwargs)
+    return forged, decode(forged.status, forged.headers, forged.body, path=path)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_every_code_is_forged_in_v1_shape_and_decodes_back_to_itself(code):
+    entry = CATALOG.code(code)
+    forged, result = decoded(str(code), V1_PATH)
+    assert forged.status == entry.http_status
+    assert result.shape == "v1.1-errors"
+    assert [error.code for error in result.errors] == [code]
+    body = json.loads(forged.body)
+    assert body == {"errors": [{"code": code, "message": body["errors"][0]["message"]}]}
+    assert "<" not in body["errors"][0]["message"] or code == 415  # templates filled in
+    headers = headers_of(forged)
+    assert headers["content-type"] == "application/json;charset=utf-8"
+    assert headers["date"] == "Thu, 01 Jan 2026 00:00:00 GMT"
+    assert len(headers["x-transaction"]) == 16 and "x-transaction-id" not in headers
+    assert headers["status"] == f"{forged.status} {forged.reason}"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_every_code_on_a_v2_endpoint_is_a_problem_with_the_codes_status(code):
+    entry = CATALOG.code(code)
+    forged, result = decoded(str(code), V2_PATH)
+    assert forged.status == entry.http_status
+    assert result.shape == "v2-problem" and result.api == "v2"
+    assert result.category == CATALOG.status(entry.http_status).category or code in (187,)
+    headers = headers_of(forged)
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert headers["date"] == "Thu, 01 Jan 2026 00:00:00 UTC"
+    assert len(headers["x-transaction-id"]) == 16 and "x-transaction" not in headers
+    assert "status" not in headers and headers["api-version"].startswith("2.")
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_problem_type_decodes_back_to_itself(slug):
+    problem = CATALOG.problem_by_slug(slug)
+    forged, result = decoded(slug, "/2/tweets/1460323737035677698")
+    assert forged.status == (problem.http_status or 200)
+    assert result.errors, result
+    expected = (
+        "about:blank" if slug == "about:blank" else f"https://api.twitter.com/2/problems/{slug}"
+    )
+    assert result.errors[0].type == expected
+    assert result.category == problem.category
+    body = json.loads(forged.body)
+    item = body["errors"][0] if problem.http_status is None else body
+    # The official Java SDK refuses a problem without its required fields.
+    assert {"title", "type", "detail"} <= set(item)
+    for field in problem.fields:
+        if "." not in field and field not in ("field", "details", "id", "value", "section"):
+            assert field in item or field in ("parameter", "resource_id", "resource_type"), field
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("path", [V1_PATH, V2_PATH])
+def test_every_status(status, path):
+    forged, result = decoded(f"http{status}", path)
+    assert forged.status == status == result.status
+    assert result.category != "success"
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_every_odd_shape_keeps_the_status_of_the_code_it_stands_for(name):
+    shape = CATALOG.shape(name)
+    forged, result = decoded(name, V1_PATH)
+    assert forged.status == CATALOG.code(shape.like).http_status == result.status
+    assert result.category != "success"
+
+
+# Forged next to real: the bytes clients parse are the same as in the reference corpus.
+@pytest.mark.parametrize(
+    "fault,sample_id",
+    [
+        ("187", "v1.1-187-duplicate"),
+        ("326", "v1.1-326-locked"),
+        ("130", "v1.1-130-over-capacity"),
+        ("http503", "v2-503-service-unavailable"),
+        ("http401", "v2-401-unauthorized"),
+        ("187", "v2-403-duplicate-content"),
+        ("usage-capped", "v2-429-usage-capped"),
+        ("client-forbidden", "v2-403-client-forbidden"),
+        ("unsupported-authentication", "v2-403-unsupported-authentication"),
+        ("429-empty", "v1.1-429-empty"),
+        ("legacy-error", "v1.1-single-error-string"),
+        ("oauth-xml", "oauth-xml-415"),
+        ("html-503", "html-over-capacity"),
+        ("errors-strings", "v2-media-500-strings"),
+    ],
+)
+def test_forged_bodies_equal_the_real_ones(fault, sample_id):
+    sample = SAMPLES[sample_id]
+    forged = forge(fault, path=sample.path, now=NOW)
+    assert forged.status == sample.status
+    real = sample.body.encode()
+    if real.startswith((b"{", b"[")):
+        assert json.loads(forged.body) == _public(json.loads(real.replace(b"\\/", b"/")))
+    else:
+        assert forged.body == real
+    real_type = dict(sample.response_headers(corpus.load().presets)).get("content-type")
+    assert headers_of(forged).get("content-type") == real_type
+
+
+def _public(body):
+    """What clients read of a v1.1 error (326's capture adds keys of the login flow)."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list) and "code" in str(body):
+        return {"errors": [{"code": e["code"], "message": e["message"]} for e in body["errors"]]}
+    return body
+
+
+def test_resource_not_found_names_the_id_asked_for():
+    forged, result = decoded("resource-not-found", "/2/users?ids=2244994945,783214")
+    item = json.loads(forged.body)["errors"][0]
+    assert forged.status == 200 and result.shape == "v2-errors"
+    assert item["detail"] == "Could not find user with ids: [2244994945]."
+    assert (item["parameter"], item["value"], item["resource_type"]) == (
+        "ids",
+        "2244994945",
+        "user",
+    )
+
+
+def test_a_429_carries_the_window_and_a_reset_in_the_future():
+    forged, result = decoded("88", V1_PATH)
+    headers = headers_of(forged)
+    assert (headers["x-rate-limit-remaining"], headers["x-rate-limit-reset"]) == (
+        "0",
+        str(NOW + 900),
+    )
+    assert result.retry_at == NOW + 900
+    forged = forge("88", path=V1_PATH, now=NOW, reset_after=5)
+    assert headers_of(forged)["x-rate-limit-reset"] == str(NOW + 5)
+    forged = forge("88", path=V1_PATH, now=NOW, window=Window(15, 0, NOW + 42))
+    assert headers_of(forged)["x-rate-limit-limit"] == "15"
+    assert headers_of(forged)["x-rate-limit-reset"] == str(NOW + 42)
+
+
+def test_the_odd_429s():
+    no_reset = headers_of(forge("429-no-reset", path=V2_PATH, now=NOW))
+    assert "x-rate-limit-reset" not in no_reset and no_reset["x-rate-limit-remaining"] == "0"
+
+    forged, result = decoded("429-day-cap", V2_PATH)
+    day_cap = headers_of(forged)
+    assert int(day_cap["x-rate-limit-remaining"]) > 0
+    assert day_cap["x-app-limit-24hour-remaining"] == "0"
+    assert result.retry_at == int(day_cap["x-app-limit-24hour-reset"]) == NOW + 86400
+
+    empty = forge("429-empty", path=V1_PATH, now=NOW)
+    assert empty.body == b"" and "content-type" not in headers_of(empty)
+    assert headers_of(empty)["x-rate-limit-remaining"] == "0"
+
+    assert forge("json-array", path=V1_PATH, now=NOW).body == b'["Status is a duplicate."]'
+    assert json.loads(forge("errors-string", path=V1_PATH, now=NOW).body) == {
+        "errors": "Internal error"
+    }
+
+
+def test_errors_other_than_429_carry_a_window_with_requests_left():
+    headers = headers_of(forge("187", path=V1_PATH, now=NOW))
+    assert int(headers["x-rate-limit-remaining"]) > 0
+    assert "x-rate-limit-limit" not in headers_of(forge("html-503", path=V1_PATH, now=NOW))
+
+
+def test_the_same_token_gives_the_same_bytes_and_another_token_other_ids():
+    one = forge("187", path=V1_PATH, now=NOW, token="a")
+    assert forge("187", path=V1_PATH, now=NOW, token="a") == one
+    other = forge("187", path=V1_PATH, now=NOW, token="b")
+    assert headers_of(other)["x-transaction"] != headers_of(one)["x-transaction"]
+    assert other.body == one.body
+
+
+@pytest.mark.parametrize("fault", ["999999", "http99", "http600", "nonsense", "", "reset"])
+def test_unknown_faults_are_refused(fault):
+    with pytest.raises(ValueError, match="unknown"):
+        fault_kind(fault)

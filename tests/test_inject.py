@@ -1,0 +1,390 @@
+"""The injector in mitmproxy's addon machinery (taddons), with the classifier behind it."""
+
+import asyncio
+import base64
+import functools
+import io
+import json
+import logging
+import time
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy import http
+from mitmproxy import io as mitmio
+from mitmproxy.connection import ConnectionState
+from mitmproxy.proxy.layers.http import HttpErrorHook
+from mitmproxy.proxy.layers.http import HttpRequestHook
+from mitmproxy.proxy.layers.http import HttpResponseHook
+from mitmproxy.test import taddons
+from mitmproxy.test import tflow
+
+from twerr import inject as inject_module
+from twerr.classify import Classifier
+from twerr.inject import Injector
+from twerr.scope import Scope
+
+BEARER = "AAAAAAAAAAAAAAAAAAAAAtwerrTestBearerToken"
+UPSTREAM_BODY = b'{"id":1445880548472328192,"text":"hello"}'
+
+
+def scenario(test):
+    """Run an async test body in its own event loop, as mitmproxy runs hooks."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+def make_flow(path="/1.1/statuses/update.json", method="POST", host="api.twitter.com", **headers):
+    flow = tflow.tflow(live=True)
+    flow.request = http.Request.make(
+        method, f"https://{host}{path}", b"", {"authorization": f"Bearer {BEARER}", **headers}
+    )
+    return flow
+
+
+class Proxy:
+    """The twerr addons, fed flows hook by hook as mitmproxy feeds them; counts upstream calls."""
+
+    def __init__(self, tctx: taddons.context, injector: Injector) -> None:
+        self.tctx, self.injector, self.upstream_calls = tctx, injector, 0
+
+    async def send(self, flow: http.HTTPFlow, status: int = 200) -> http.HTTPFlow:
+        addons = self.tctx.master.addons
+        await addons.handle_lifecycle(HttpRequestHook(flow))
+        if flow.error:
+            await addons.handle_lifecycle(HttpErrorHook(flow))
+            return flow
+        if flow.response is None:
+            self.upstream_calls += 1
+            flow.response = http.Response.make(
+                status, UPSTREAM_BODY, {"content-type": "application/json;charset=utf-8"}
+            )
+        await addons.handle_lifecycle(HttpResponseHook(flow))
+        return flow
+
+    def configure(self, **options) -> None:
+        self.tctx.configure(self.injector, **options)
+
+
+@pytest.fixture
+def proxy_factory():
+    contexts = []
+
+    def start(**options) -> Proxy:
+        scope = Scope()
+        injector = Injector(scope)
+        tctx = taddons.context(scope, injector, Classifier(scope))
+        contexts.append(tctx)
+        tctx.configure(injector, **{"twerr_seed": 1, **options})
+        return Proxy(tctx, injector)
+
+    yield start
+    for tctx in contexts:
+        tctx.__exit__(None, None, None)
+
+
+def record(flow) -> dict:
+    return flow.metadata["twerr"]["injected"]
+
+
+@scenario
+async def test_no_rules_no_change(proxy_factory):
+    proxy = proxy_factory()
+    flow = make_flow()
+    before = flow.request.get_state()
+    await proxy.send(flow)
+    assert flow.request.get_state() == before
+    assert flow.response.content == UPSTREAM_BODY and proxy.upstream_calls == 1
+    assert flow.metadata["twerr"]["injected"] is None
+
+
+@scenario
+async def test_a_code_answers_without_asking_the_api(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u /1.1/statuses/update:187"])
+    flow = await proxy.send(make_flow())
+    assert proxy.upstream_calls == 0
+    assert flow.response.status_code == 403
+    assert json.loads(flow.response.content) == {
+        "errors": [{"code": 187, "message": "Status is a duplicate."}]
+    }
+    meta = flow.metadata["twerr"]
+    assert [e["code"] for e in meta["errors"]] == [187]
+    assert record(flow) == {
+        "rule": "twerr_inject[0]",
+        "spec": "~u /1.1/statuses/update -> 187",
+        "fault": "187",
+        "phase": "request",
+        "seed": 1,
+        "match": 1,
+        "injection": 1,
+        "draw": None,
+    }
+    assert flow.marked == ":syringe:"
+    assert flow.comment.splitlines()[-1] == (
+        "injected by twerr: 187 at request phase; rule twerr_inject[0]: "
+        "~u /1.1/statuses/update -> 187; match 1"
+    )
+
+
+@scenario
+async def test_v2_endpoints_get_v2_bodies_gzipped_when_the_client_accepts_it(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u /2/:usage-capped"])
+    flow = await proxy.send(make_flow("/2/tweets", **{"accept-encoding": "gzip, deflate"}))
+    assert flow.response.status_code == 429
+    assert flow.response.headers["content-encoding"] == "gzip"
+    assert flow.response.headers["content-type"] == "application/json; charset=utf-8"
+    body = json.loads(flow.response.content)
+    assert body["type"] == "https://api.twitter.com/2/problems/usage-capped"
+    assert flow.metadata["twerr"]["category"] == "rate_limit"
+
+
+@scenario
+async def test_response_phase_lets_the_request_reach_the_api_and_keeps_its_answer(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~m POST:http503:phase=response"])
+    flow = await proxy.send(make_flow())
+    assert proxy.upstream_calls == 1
+    assert flow.response.status_code == 503
+    original = record(flow)["original"]
+    assert (original["status"], original["reason"]) == (200, "OK")
+    assert base64.b64decode(original["body_base64"]) == UPSTREAM_BODY
+    assert ["content-type", "application/json;charset=utf-8"] in original["headers"]
+    assert [e["code"] for e in flow.metadata["twerr"]["errors"]] == [130]
+
+
+@pytest.mark.parametrize("fault", ["reset", "empty", "timeout:hold=1"])
+@scenario
+async def test_network_faults_drop_the_connection_without_an_answer(proxy_factory, fault):
+    proxy = proxy_factory(twerr_inject=[f":~all:{fault}"])
+    flow = make_flow()
+    asyncio.get_running_loop().call_later(
+        0.2, setattr, flow.client_conn, "state", ConnectionState.CLOSED
+    )
+    started = time.monotonic()
+    await proxy.send(flow)
+    assert time.monotonic() - started < 0.9  # timeout ends when the client gives up
+    assert flow.error is not None and flow.response is None and proxy.upstream_calls == 0
+    meta = flow.metadata["twerr"]
+    assert meta["shape"] == "transport-error" and meta["category"] == "network"
+    assert record(flow)["fault"] == fault.split(":")[0]
+
+
+@scenario
+async def test_timeout_holds_at_most_hold_seconds(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:timeout:hold=1"])
+    started = time.monotonic()
+    flow = await proxy.send(make_flow())
+    assert 1 <= time.monotonic() - started < 2
+    assert flow.error is not None
+
+
+@scenario
+async def test_a_lost_response_kills_the_flow_after_the_api_answered(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~m POST:reset:phase=response"])
+    flow = await proxy.send(make_flow())
+    assert proxy.upstream_calls == 1 and flow.error is not None
+    assert flow.metadata["twerr"]["shape"] == "transport-error"
+    assert base64.b64decode(record(flow)["original"]["body_base64"]) == UPSTREAM_BODY
+
+
+@scenario
+async def test_truncate_promises_the_whole_body_and_sends_half(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:truncate"])
+    flow = await proxy.send(make_flow())
+    assert flow.response.headers["content-length"] == str(len(UPSTREAM_BODY))
+    assert flow.response.raw_content == UPSTREAM_BODY[: len(UPSTREAM_BODY) // 2]
+    assert flow.response.headers["connection"] == "close"
+    assert record(flow)["phase"] == "response"
+
+
+@scenario
+async def test_delay_alone_adds_latency_and_changes_nothing_else(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:pass:delay=200"])
+    started = time.monotonic()
+    flow = await proxy.send(make_flow())
+    assert time.monotonic() - started >= 0.2
+    assert flow.response.content == UPSTREAM_BODY and proxy.upstream_calls == 1
+    assert record(flow)["fault"] == "pass"
+
+
+@scenario
+async def test_an_emulated_window_counts_down_then_answers_429_until_it_resets(
+    proxy_factory, monkeypatch
+):
+    clock = [1_767_225_600.0]
+    monkeypatch.setattr(inject_module, "now", lambda: clock[0])
+    proxy = proxy_factory(twerr_inject=[":~u user_timeline:88:ratelimit=2/60"])
+    path = "/1.1/statuses/user_timeline.json?screen_name=x"
+
+    async def call(token=BEARER):
+        flow = make_flow(path, "GET", authorization=f"Bearer {token}")
+        await proxy.send(flow)
+        headers = flow.response.headers
+        return (
+            flow.response.status_code,
+            headers["x-rate-limit-remaining"],
+            headers["x-rate-limit-reset"],
+        )
+
+    reset = str(int(clock[0]) + 60)
+    assert [await call() for _ in range(4)] == [
+        (200, "1", reset),
+        (200, "0", reset),
+        (429, "0", reset),
+        (429, "0", reset),
+    ]
+    assert proxy.upstream_calls == 2
+    assert (await call("another-token"))[:2] == (200, "1")  # each credential has its window
+    clock[0] += 60
+    assert (await call())[:2] == (200, "1")
+
+
+@scenario
+async def test_the_same_seed_gives_the_same_faults(proxy_factory):
+    async def run(seed):
+        proxy = proxy_factory(twerr_inject=[":~all:130:p=0.5"], twerr_seed=seed)
+        flows = [await proxy.send(make_flow()) for _ in range(40)]
+        return [i for i, f in enumerate(flows) if f.response.status_code == 503], flows
+
+    first, flows = await run(7)
+    assert first == (await run(7))[0] and first != (await run(8))[0]
+    assert 8 <= len(first) <= 32
+    drawn = record(flows[first[0]])
+    assert drawn["seed"] == 7 and 0 <= drawn["draw"] < 0.5
+
+
+@scenario
+async def test_the_header_works_only_when_switched_on_and_never_goes_upstream(proxy_factory):
+    proxy = proxy_factory()
+    flow = await proxy.send(make_flow(**{"X-Twerr-Inject": "187"}))
+    assert flow.response.status_code == 200 and flow.request.headers["X-Twerr-Inject"] == "187"
+
+    proxy.configure(twerr_inject_header=True)
+    flow = await proxy.send(make_flow(**{"X-Twerr-Inject": "326;delay=10"}))
+    assert flow.response.status_code == 403 and "X-Twerr-Inject" not in flow.request.headers
+    assert record(flow)["rule"] == "X-Twerr-Inject"
+
+
+@scenario
+async def test_a_bad_header_is_removed_logged_and_ignored(proxy_factory, caplog):
+    proxy = proxy_factory(twerr_inject_header=True)
+    with caplog.at_level(logging.WARNING):
+        flow = await proxy.send(make_flow(**{"X-Twerr-Inject": "187;times=2"}))
+    assert flow.response.content == UPSTREAM_BODY and "X-Twerr-Inject" not in flow.request.headers
+    assert "ignored X-Twerr-Inject: '187;times=2': times: not for a single request" in caplog.text
+
+
+@scenario
+async def test_the_fault_cap_skips_faults_beyond_it(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:130:delay=300"], twerr_max_faults=1)
+    flows = await asyncio.gather(proxy.send(make_flow()), proxy.send(make_flow()))
+    assert sorted(f.response.status_code for f in flows) == [200, 503]
+    assert "1 skipped (twerr_max_faults reached)" in proxy.injector.summary()[0]
+
+
+@pytest.mark.parametrize(
+    "options,complaint",
+    [
+        ({"twerr_inject": [":~u /2/:187", ":~u x:999"]}, "twerr_inject option ':~u x:999'.*999"),
+        ({"twerr_max_faults": 0}, "twerr_max_faults must be 1 or more"),
+        ({"twerr_rules": "/nonexistent/rules.yaml"}, "Cannot load twerr_rules file: cannot read"),
+    ],
+)
+@scenario
+async def test_bad_options_are_refused_and_the_previous_rules_stay(
+    proxy_factory, options, complaint
+):
+    proxy = proxy_factory(twerr_inject=[":~u update:187"])
+    with pytest.raises(exceptions.OptionsError, match=complaint):
+        proxy.configure(**options)
+    flow = await proxy.send(make_flow())
+    assert flow.response.status_code == 403
+    assert [a.origin for a in proxy.injector.rules] == ["twerr_inject[0]"]
+
+
+@scenario
+async def test_the_rules_file_is_reloaded_and_a_broken_one_keeps_the_rules(
+    proxy_factory, tmp_path, caplog
+):
+    path = tmp_path / "rules.yaml"
+    path.write_text("- match: '~u update'\n  fault: 187\n")
+    proxy = proxy_factory(twerr_rules=str(path))
+    assert (await proxy.send(make_flow())).response.status_code == 403
+
+    path.write_text("- match: '~u update'\n  fault: 326\n  times: 1\n")
+    proxy.injector.check_rules_file()
+    assert (await proxy.send(make_flow())).response.status_code == 403
+    assert [e["code"] for e in (await proxy.send(make_flow())).metadata["twerr"]["errors"]] == []
+
+    path.write_text("- match: '~u update'\n  fault: 187\n  p: 5\n")
+    with caplog.at_level(logging.ERROR):
+        proxy.injector.check_rules_file()
+        proxy.injector.check_rules_file()  # said once per change
+    assert caplog.text.count("rules.yaml line 3: rule 1: p: Input should be less than") == 1
+    assert "keeping the 1 rule(s) in force" in caplog.text
+    assert proxy.injector.file_rules[0].rule.fault == "326"
+
+
+@scenario
+async def test_commands(proxy_factory, caplog):
+    proxy = proxy_factory(twerr_inject=[":~all:130"])
+    tctx, injector = proxy.tctx, proxy.injector
+    tctx.command(injector.inject, ":~u update:187")
+    tctx.command(injector.next, ":~u update:326")
+    codes = []
+    for _ in range(3):
+        flow = await proxy.send(make_flow())
+        codes.append(flow.metadata["twerr"]["errors"][0]["code"])
+    assert codes == [326, 187, 187]
+    with caplog.at_level(logging.INFO):
+        lines = tctx.command(injector.list_rules)
+    assert lines == [
+        "twerr: twerr.next: ~u update -> 326: 1 injected of 3 matched [spent]",
+        "twerr: twerr.inject: ~u update -> 187: 2 injected of 2 matched [active]",
+        "twerr: twerr_inject[0]: ~all -> 130: 0 injected of 0 matched [active]",
+    ]
+    assert lines[0] in caplog.text
+    with pytest.raises(exceptions.CommandError, match=r"Cannot parse twerr\.inject spec"):
+        tctx.command(injector.inject, ":~u x:nonsense")
+    tctx.command(injector.clear)
+    assert injector.rules == [] and tctx.options.twerr_inject == []
+    assert (await proxy.send(make_flow())).response.status_code == 200
+
+
+@scenario
+async def test_only_live_flows_in_scope_are_touched(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:187"])
+    outside = await proxy.send(make_flow(host="example.com"))
+    assert outside.response.content == UPSTREAM_BODY and "twerr" not in outside.metadata
+    recorded = make_flow()
+    recorded.live = False
+    await proxy.send(recorded)
+    assert recorded.response.content == UPSTREAM_BODY
+
+
+@scenario
+async def test_injected_flows_survive_a_flow_file_and_hold_no_secret(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~m POST:88:phase=response,p=0.9"])
+    flow = await proxy.send(make_flow(cookie="auth_token=cookiesecret"))
+    buffer = io.BytesIO()
+    mitmio.FlowWriter(buffer).add(flow)
+    [read] = list(mitmio.FlowReader(io.BytesIO(buffer.getvalue())).stream())
+    assert read.metadata == flow.metadata and read.comment == flow.comment
+    written = json.dumps(flow.metadata) + flow.comment
+    assert BEARER not in written and "cookiesecret" not in written
+
+
+@scenario
+async def test_a_summary_at_shutdown(proxy_factory, caplog):
+    proxy = proxy_factory(twerr_inject=[":~u update:187:times=1"])
+    await proxy.send(make_flow())
+    await proxy.send(make_flow())
+    with caplog.at_level(logging.INFO):
+        proxy.injector.done()
+    assert (
+        "twerr_inject[0]: ~u update -> 187 (times=1): 1 injected of 2 matched [spent]"
+        in caplog.text
+    )
