@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 import threading
+import time
+from email.utils import formatdate
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
 import corpus
+from twerr.catalog import load_catalog
 
 SAMPLE_HEADER = "x-sample"  # names the sample to answer with (several share a URL)
+RESET_HEADERS = ("x-rate-limit-reset", "x-app-limit-24hour-reset", "x-user-limit-24hour-reset")
+Reference = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+
+
+def reason(status: int) -> str:
+    """The reason phrase the API sends: the standard one, or the catalog's (420)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return load_catalog().status(status).text
+
+
+def success_body(path: str) -> bytes:
+    """The small success the fake API answers a request naming no sample with."""
+    if path.startswith("/2/"):
+        return (
+            b'{"data":{"edit_history_tweet_ids":["1445880548472328192"],'
+            b'"id":"1445880548472328192","text":"hello"}}'
+        )
+    return b'{"id":1445880548472328192,"id_str":"1445880548472328192","text":"hello"}'
+
+
+def _epoch(date: str) -> float:
+    return parsedate_to_datetime(date.replace(" UTC", " GMT")).timestamp()
 
 
 class FakeApi:
     """Serves the corpus on 127.0.0.1: the sample named by the x-sample request header, or
     a small success for requests that name none. Every request is recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, references: dict[str, Reference] | None = None) -> None:
+        self.references = references or {}
         self.samples = {s.id: s for s in corpus.load().responses}
         self.presets = corpus.load().presets
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -31,29 +61,43 @@ class FakeApi:
                 if SAMPLE_HEADER not in self.headers:
                     self.succeed()
                     return
+                reference = api.references.get(self.headers[SAMPLE_HEADER])
+                if reference is not None:
+                    self.send(*reference, shift=True)
+                    return
                 sample = api.samples.get(self.headers.get(SAMPLE_HEADER, ""))
                 route = self.path.split("?", 1)[0]
                 if sample is None or (sample.method, sample.route) != (self.command, route):
                     self.send_error(599, "no such sample")
                     return
-                self.send_response_only(sample.status)
+                self.send_response_only(sample.status, reason(sample.status))
                 for name, value in sample.response_headers(api.presets):
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(sample.raw_body)
 
+            def send(
+                self, status: int, headers: list[tuple[str, str]], body: bytes, shift: bool
+            ) -> None:
+                """A response; shifted: its Date made now, its resets moved along with it."""
+                self.send_response_only(status, reason(status))
+                fields = dict(headers)
+                if shift and "date" in fields:
+                    moved = time.time() - _epoch(fields["date"])
+                    for name in RESET_HEADERS:
+                        if fields.get(name, "").isdigit():
+                            fields[name] = str(int(int(fields[name]) + moved))
+                    gmt = formatdate(time.time(), usegmt=True)
+                    fields["date"] = gmt.replace(" GMT", " UTC") if "UTC" in fields["date"] else gmt
+                fields["content-length"] = str(len(body))
+                for name, value in fields.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
             def succeed(self) -> None:
                 """Any other request: a small success, as the API's own."""
-                route = self.path.split("?", 1)[0]
-                if route.startswith("/2/"):
-                    body = (
-                        b'{"data":{"edit_history_tweet_ids":["1445880548472328192"],'
-                        b'"id":"1445880548472328192","text":"hello"}}'
-                    )
-                else:
-                    body = (
-                        b'{"id":1445880548472328192,"id_str":"1445880548472328192","text":"hello"}'
-                    )
+                body = success_body(self.path)
                 self.send_response_only(200)
                 self.send_header("content-type", "application/json; charset=utf-8")
                 self.send_header("content-length", str(len(body)))

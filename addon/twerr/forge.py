@@ -138,6 +138,8 @@ def forge(
     elif kind == "problem":
         problem = catalog.problem_by_slug(fault)
         assert problem is not None
+        if problem.resets != "window":
+            rate_limit = "not-window"  # a usage cap: the window itself has requests left
         api = "v2"  # a problem is a v2 body whatever the path
         status, body = _problem_body(problem, path)
     else:
@@ -175,7 +177,7 @@ def _rate_limit_headers(
 ) -> list[tuple[str, str]]:
     reset = math.ceil(now) + (reset_after if reset_after is not None else WINDOW_SECONDS)
     if window is None:
-        limited = status == 429 and kind != "day-cap"
+        limited = status == 429 and kind not in ("day-cap", "not-window")
         window = Window(limit=900, remaining=0 if limited else 899, reset=reset)
     headers = rate_limit_headers(window)
     if kind == "no-reset":
