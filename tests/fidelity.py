@@ -159,8 +159,9 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
     elif fault.isdigit():
         entry = catalog.code(int(fault))
         status = entry.http_status
-        message = (entry.wire_message or entry.message).replace("<named>", "status")
-        message = message.replace("<field_value>", "from_date")
+        message = entry.wire_message or entry.message
+        for placeholder, text in entry.fills.items():  # the seed's templates, filled
+            message = message.replace(placeholder, text)
         if v2:
             hint = catalog.hint_for_code(entry.code)
             body = {

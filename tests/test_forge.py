@@ -203,3 +203,44 @@ def test_the_same_token_gives_the_same_bytes_and_another_token_other_ids():
 def test_unknown_faults_are_refused(fault):
     with pytest.raises(ValueError, match="unknown"):
         fault_kind(fault)
+
+
+@pytest.mark.parametrize(
+    "code,text",
+    [
+        (38, "status parameter is missing."),
+        (120, "Account update failed: value is too long (maximum is 160 characters)."),
+        (151, "There was an error sending your message: You cannot send messages to users"),
+        (360, "webhook_id: [-1] is not greater than or equal to 0."),
+        (368, "to_date: [209901010000] is not in the past."),
+    ],
+)
+def test_message_templates_are_filled(code, text):
+    message = json.loads(forge(str(code), path=V1_PATH, now=NOW).body)["errors"][0]["message"]
+    assert message.startswith(text)
+
+
+def test_lookups_by_username_name_the_username():
+    body = json.loads(forge("resource-not-found", path="/2/users/by/username/jack", now=NOW).body)
+    item = body["errors"][0]
+    assert (item["parameter"], item["value"], item["resource_type"]) == ("username", "jack", "user")
+
+
+def test_the_legacy_error_escapes_the_path_as_the_api_does():
+    forged = forge("legacy-error", path='/1.1/statuses/user_timeline.json?x="', now=NOW)
+    assert (
+        forged.body
+        == b'{"request":"\\/1.1\\/statuses\\/user_timeline.json","error":"Not authorized."}'
+    )
+    assert json.loads(forged.body)["request"] == "/1.1/statuses/user_timeline.json"
+
+
+def test_pages_that_are_not_the_apis_json_carry_no_api_headers():
+    headers = headers_of(forge("html-503", path=V2_PATH, now=NOW))
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert not {"api-version", "content-disposition", "x-rate-limit-limit"} & set(headers)
+
+
+def test_partial_errors_in_a_200_carry_the_window_as_every_api_response_does():
+    headers = headers_of(forge("resource-not-found", path="/2/tweets/1", now=NOW))
+    assert int(headers["x-rate-limit-remaining"]) > 0

@@ -14,6 +14,7 @@ from mitmproxy import http
 from mitmproxy import io as mitmio
 from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy.layers.http import HttpErrorHook
+from mitmproxy.proxy.layers.http import HttpRequestHeadersHook
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
@@ -54,6 +55,7 @@ class Proxy:
 
     async def send(self, flow: http.HTTPFlow, status: int = 200) -> http.HTTPFlow:
         addons = self.tctx.master.addons
+        await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
         await addons.handle_lifecycle(HttpRequestHook(flow))
         if flow.error:
             await addons.handle_lifecycle(HttpErrorHook(flow))
@@ -342,7 +344,7 @@ async def test_commands(proxy_factory, caplog):
     with caplog.at_level(logging.INFO):
         lines = tctx.command(injector.list_rules)
     assert lines == [
-        "twerr: twerr.next: ~u update -> 326: 1 injected of 3 matched [spent]",
+        "twerr: twerr.next: ~u update -> 326: 1 injected of 1 matched [spent]",
         "twerr: twerr.inject: ~u update -> 187: 2 injected of 2 matched [active]",
         "twerr: twerr_inject[0]: ~all -> 130: 0 injected of 0 matched [active]",
     ]
@@ -388,3 +390,125 @@ async def test_a_summary_at_shutdown(proxy_factory, caplog):
         "twerr_inject[0]: ~u update -> 187 (times=1): 1 injected of 2 matched [spent]"
         in caplog.text
     )
+
+
+@scenario
+async def test_a_replay_that_is_not_injected_loses_the_old_record(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u update:187:times=1"])
+    flow = await proxy.send(make_flow())
+    assert flow.marked == ":syringe:"
+    flow.response = None  # mitmproxy replays a flow in place
+    await proxy.send(flow)
+    assert flow.response.status_code == 200
+    assert flow.metadata["twerr"]["injected"] is None and flow.marked != ":syringe:"
+
+
+@scenario
+async def test_a_streamed_request_body_is_buffered_when_a_rule_may_answer_it(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u media/upload:324"])
+    upload = make_flow("/1.1/media/upload.json")
+    upload.request.stream = True  # as stream_large_bodies sets it
+    await proxy.send(upload)
+    assert upload.request.stream is False and upload.response.status_code == 400
+    other = make_flow("/1.1/statuses/update.json")
+    other.request.stream = True
+    await proxy.send(other)
+    assert other.request.stream is True
+
+
+@scenario
+async def test_head_requests_get_headers_only(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:187"])
+    flow = await proxy.send(make_flow(method="HEAD"))
+    assert flow.response.status_code == 403 and flow.response.raw_content == b""
+    assert flow.response.headers["content-length"] == "60"
+
+
+@scenario
+async def test_a_204_carries_no_content_length(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:http204"])
+    flow = await proxy.send(make_flow())
+    assert flow.response.status_code == 204 and "content-length" not in flow.response.headers
+
+
+@pytest.mark.parametrize("spec", [":~all:187:delay=500", ":~all:timeout:hold=5"])
+@scenario
+async def test_a_flow_killed_while_twerr_waits_is_left_alone(proxy_factory, spec):
+    proxy = proxy_factory(twerr_inject=[spec])
+    flow = make_flow()
+    asyncio.get_running_loop().call_later(0.1, flow.kill)
+    started = time.monotonic()
+    await proxy.send(flow)
+    assert time.monotonic() - started < 1
+    assert flow.response is None and flow.error.msg == "Connection killed."
+    assert flow.metadata["twerr"]["injected"] is None
+    assert not proxy.injector.active and not proxy.injector.pending
+
+
+@scenario
+async def test_a_refused_rules_file_change_does_not_rearm_spent_rules(proxy_factory, tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("- match: '~u update'\n  fault: 187\n  times: 1\n")
+    proxy = proxy_factory(twerr_rules=str(path))
+    assert (await proxy.send(make_flow())).response.status_code == 403
+    with pytest.raises(exceptions.OptionsError):
+        proxy.configure(twerr_rules=str(tmp_path / "missing.yaml"))
+    assert (await proxy.send(make_flow())).response.status_code == 200
+    path.write_text(
+        "- match: '~u update'\n  fault: 187\n  times: 1\n- fault: 326\n  match: '~u x'\n"
+    )
+    proxy.injector.check_rules_file()  # another rule added: the spent one stays spent
+    assert (await proxy.send(make_flow())).response.status_code == 200
+
+
+@scenario
+async def test_slow_answered_before_the_relay_was_asked_is_no_fault(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:slow"])
+    proxy.injector.last_in_chain.added = True  # the detour would come later in the chain
+    flow = await proxy.send(make_flow())
+    assert flow.response.content == UPSTREAM_BODY
+    assert flow.metadata["twerr"]["injected"] is None
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/oauth2/token", b'{"token_type":"bearer","access_token":"AAAAsecret"}'),
+        ("/1.1/account/settings.json", b'{"screen_name":"x","access_token":"AAAAsecret"}'),
+    ],
+)
+@scenario
+async def test_an_original_response_holding_credentials_is_not_kept(proxy_factory, path, body):
+    proxy = proxy_factory(twerr_inject=[":~all:http503:phase=response"])
+    flow = make_flow(path)
+    await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+    await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHook(flow))
+    flow.response = http.Response.make(200, body, {"content-type": "application/json"})
+    await proxy.tctx.master.addons.handle_lifecycle(HttpResponseHook(flow))
+    original = record(flow)["original"]
+    assert "body_base64" not in original and "credentials" in original["body_withheld"]
+    assert "AAAAsecret" not in json.dumps(flow.metadata)
+
+
+@scenario
+async def test_a_plain_429_names_the_same_reset_until_it_comes(proxy_factory, monkeypatch):
+    clock = [1_767_225_600.0]
+    monkeypatch.setattr(inject_module, "now", lambda: clock[0])
+    proxy = proxy_factory(twerr_inject=[":~u timeline:88:reset=60"])
+    resets = []
+    for step in (0, 20, 39, 61):
+        clock[0] = 1_767_225_600.0 + step
+        flow = await proxy.send(make_flow("/1.1/statuses/user_timeline.json", "GET"))
+        resets.append(int(flow.response.headers["x-rate-limit-reset"]) - 1_767_225_600)
+    assert resets == [60, 60, 60, 120]
+
+
+@pytest.mark.parametrize(
+    "accept,gzipped",
+    [("gzip, deflate", True), ("gzip;q=0, br", False), ("identity", False), ("*", True)],
+)
+@scenario
+async def test_gzip_only_for_clients_that_accept_it(proxy_factory, accept, gzipped):
+    proxy = proxy_factory(twerr_inject=[":~all:187"])
+    flow = await proxy.send(make_flow(**{"accept-encoding": accept}))
+    assert (flow.response.headers.get("content-encoding") == "gzip") is gzipped

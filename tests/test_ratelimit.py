@@ -29,13 +29,17 @@ def test_windows_are_kept_per_key_and_bounded():
 @pytest.mark.parametrize(
     "method,path,key",
     [
-        ("get", "/2/tweets/1460323737035677698?expansions=x", "GET api.twitter.com/2/tweets/:id"),
-        ("GET", "/1.1/statuses/show/20.json", "GET api.twitter.com/1.1/statuses/show/:id.json"),
-        ("POST", "/2/users/2244994945/likes", "POST api.twitter.com/2/users/:id/likes"),
+        ("get", "/2/tweets/1460323737035677698?expansions=x", "GET /2/tweets/:id"),
+        ("GET", "/1.1/statuses/show/20.json", "GET /1.1/statuses/show/:id.json"),
+        ("POST", "/2/users/2244994945/likes", "POST /2/users/:id/likes"),
+        ("GET", "/2/users/by/username/jack", "GET /2/users/by/username/:name"),
+        ("GET", "/2/spaces/1DXxyRYNejbKM", "GET /2/spaces/:id"),
+        ("GET", "/2/tweets/search/recent", "GET /2/tweets/search/recent"),
+        ("GET", "/1.1/statuses/user_timeline.json", "GET /1.1/statuses/user_timeline.json"),
     ],
 )
 def test_endpoints(method, path, key):
-    assert endpoint_key(method, "API.twitter.com", path) == key
+    assert endpoint_key(method, path) == key
 
 
 OAUTH = (

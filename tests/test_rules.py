@@ -66,7 +66,17 @@ def test_specs(spec, described, phase):
         (":~u x:187:foo=1", "unknown parameter 'foo'"),
         (":~u x:187:p", "parameter 'p' has no value"),
         (":~u x:187:p=0.1,p=0.2", "parameter 'p' given twice"),
-        (":~u x:187:ratelimit=15/900", "ratelimit needs a fault that answers 429"),
+        (":~u x:187:ratelimit=15/900", "ratelimit needs a fault that answers a spent window"),
+        (":~u x:usage-capped:ratelimit=15/900", "ratelimit needs"),
+        (":~u x:429-text:ratelimit=15/900", "ratelimit needs"),
+        (":~u x:187:hold=5", "hold is for the timeout fault"),
+        (":~u x:187:rate=5", "rate is for the slow fault"),
+        (":~u x:187:reset=5", "reset is for a fault that answers 429"),
+        (":~u x:88:reset=5,ratelimit=2/5", "reset is for a fault that answers 429 without"),
+        (":~c 503:http500", "~c in '~c 503' looks at the response"),
+        (":~u x & ~hs foo:187", "~hs in"),
+        (":!~e:187", "~e in"),
+        (":~u x:http101", "unknown fault 'http101'"),
         (":~u x:88:ratelimit=15", "REQUESTS/SECONDS"),
         (":~u x:88:ratelimit=0/900", "ratelimit.limit"),
         (":~u x:88:ratelimit=15/900,phase=response", "no phase=response"),
@@ -173,6 +183,13 @@ def test_a_bad_rules_file_is_refused_with_the_line_and_field(tmp_path, text, com
     path = tmp_path / "rules.yaml"
     path.write_text(text)
     with pytest.raises(ValueError, match=complaint.replace("(", r"\(")):
+        load_rules_file(path)
+
+
+def test_a_rules_file_nested_too_deeply(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ValueError, match="nested too deeply"):
         load_rules_file(path)
 
 

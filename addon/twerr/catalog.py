@@ -95,6 +95,15 @@ class CodeEntry(Advice):
     # The text real responses carry, where it differs from the documented message.
     wire_message: str | None = None
     wire_source: str | None = None
+    fills: dict[str, str] = {}  # placeholder -> text, for forging the message
+
+    @property
+    def forged_message(self) -> str:
+        """The message as the API sends it, placeholders filled."""
+        message = self.wire_message or self.message
+        for placeholder, text in self.fills.items():
+            message = message.replace(placeholder, text)
+        return message
 
     @property
     def meaning(self) -> str:

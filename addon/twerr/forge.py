@@ -38,9 +38,12 @@ _V1_HEADERS = (
     ("pragma", "no-cache"),
     ("server", "tsa_b"),
     ("strict-transport-security", "max-age=631138519"),
+    ("content-disposition", "attachment; filename=json.json"),
+    ("x-access-level", "read-write"),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "SAMEORIGIN"),
     ("x-response-time", "52"),
+    ("x-twitter-response-tags", "BouncerExempt"),
     ("x-xss-protection", "0"),
 )
 _V2_HEADERS = (
@@ -50,15 +53,17 @@ _V2_HEADERS = (
     ("perf", "7626143928"),
     ("server", "tsa_b"),
     ("strict-transport-security", "max-age=631138519"),
+    ("x-access-level", "read-write"),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "SAMEORIGIN"),
     ("x-response-time", "49"),
     ("x-xss-protection", "0"),
 )
+# What the edge sends with a page that is not the API's JSON (HTML, XML, text): no API headers.
+_EDGE_HEADERS = (("server", "tsa_b"),)
 _JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
 _RESOURCE_TYPES = {"tweets": "tweet", "users": "user", "lists": "list", "spaces": "space"}
-_TEMPLATE_VALUES = {"<named>": "status", "<field_value>": "from_date"}
-_STATUS_FAULT = re.compile(r"^http([1-5][0-9][0-9])$")
+_STATUS_FAULT = re.compile(r"^http([2-5][0-9][0-9])$")  # 1xx are not answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,20 +151,21 @@ def forge(
         shape = catalog.shape(fault)
         assert shape is not None
         status, body, content_type, rate_limit = _shape_body(shape, api, path, catalog)
+    from_api = content_type is None or content_type == ""  # not an HTML, XML or text page
     if body and content_type is None:
         content_type = _JSON_TYPE[api]
 
-    headers = list(_V2_HEADERS if api == "v2" else _V1_HEADERS)
+    headers = list(_V2_HEADERS if api == "v2" else _V1_HEADERS) if from_api else list(_EDGE_HEADERS)
     date = formatdate(now, usegmt=True)
     headers.append(("date", date.replace(" GMT", " UTC") if api == "v2" else date))
     if content_type:
         headers.append(("content-type", content_type))
-    if api == "v1.1":
+    if api == "v1.1" and from_api:
         headers.append(("status", f"{status} {_reason(status, catalog)}"))
     digest = hashlib.sha256(f"twerr {token} {fault} {path}".encode()).hexdigest()
     headers.append(("x-connection-hash", digest))
     headers.append(("x-transaction-id" if api == "v2" else "x-transaction", digest[:16]))
-    if status >= 400 and rate_limit != "none":
+    if (status >= 400 or body) and rate_limit != "none" and from_api:
         headers.extend(_rate_limit_headers(status, rate_limit, window, now, reset_after))
     return Forged(status, _reason(status, catalog), tuple(headers), body)
 
@@ -175,7 +181,9 @@ def rate_limit_headers(window: Window) -> list[tuple[str, str]]:
 def _rate_limit_headers(
     status: int, kind: str, window: Window | None, now: float, reset_after: int | None
 ) -> list[tuple[str, str]]:
-    reset = math.ceil(now) + (reset_after if reset_after is not None else WINDOW_SECONDS)
+    # A spent 24-hour cap's reset_after is the day's; its 15-minute window goes on as ever.
+    window_after = reset_after if reset_after is not None and kind != "day-cap" else None
+    reset = math.ceil(now) + (window_after if window_after is not None else WINDOW_SECONDS)
     if window is None:
         limited = status == 429 and kind not in ("day-cap", "not-window")
         window = Window(limit=900, remaining=0 if limited else 899, reset=reset)
@@ -214,9 +222,9 @@ def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple
         title = _reason(entry.http_status, catalog)
         detail = hint.detail if hint else title
         return entry.http_status, _about_blank(entry.http_status, title, detail)
-    message = entry.wire_message or entry.message
-    for placeholder, value in _TEMPLATE_VALUES.items():
-        message = message.replace(placeholder, _parameter_for(path) if value == "status" else value)
+    message = entry.forged_message
+    if "<named>" in entry.message and "media" in path:
+        message = (entry.wire_message or entry.message).replace("<named>", "media")
     return entry.http_status, _json({"errors": [{"code": entry.code, "message": message}]})
 
 
@@ -236,7 +244,8 @@ def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[in
 
 
 def _about_blank(status: int, title: str, detail: str) -> bytes:
-    return _json({"title": title, "detail": detail, "type": "about:blank", "status": status})
+    # The member order of the 401 and 429 captures (geduldig/TwitterAPI#180, langchain-course#7)
+    return _json({"title": title, "type": "about:blank", "status": status, "detail": detail})
 
 
 def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
@@ -275,7 +284,9 @@ def _shape_body(
     assert entry is not None
     status, body = _code_body(entry, api, path, catalog)
     if shape.body is not None:
-        body = shape.body.replace("{path}", path.split("?", 1)[0]).encode("utf-8")
+        # {path} sits inside a JSON string: escaped as the API escapes it, slashes too
+        request = json.dumps(path.split("?", 1)[0])[1:-1].replace("/", "\\/")
+        body = shape.body.replace("{path}", request).encode("utf-8")
     content_type = {"api": None, "": ""}.get(shape.content_type, shape.content_type)
     if not body and content_type is None:
         content_type = ""
@@ -285,18 +296,14 @@ def _shape_body(
 def _resource_fields(path: str) -> dict[str, str]:
     """The id a lookup asked for, and what kind of resource it is, as v2 names them."""
     route, _, query = path.partition("?")
-    segments = [s for s in route.split("/") if s]
-    resource = _RESOURCE_TYPES.get(segments[1] if len(segments) > 1 else "", "tweet")
+    segments = [s for s in route.split("/") if s][1:]  # after the version, /2/
+    resource = _RESOURCE_TYPES.get(segments[0] if segments else "", "tweet")
     parameter, ident = "id", next((s for s in reversed(segments) if s.isdigit()), "1")
+    if len(segments) >= 4 and segments[1] == "by" and segments[2] in ("username", "usernames"):
+        parameter, ident = "username", segments[3]  # /2/users/by/username/jack
     for pair in query.split("&"):
         name, _, value = pair.partition("=")
         if name in ("ids", "id", "usernames") and value:
             parameter, ident = name, value.replace("%2C", ",").split(",")[0]
             break
     return {"value": ident, "parameter": parameter, "resource_id": ident, "resource_type": resource}
-
-
-def _parameter_for(path: str) -> str:
-    if "media" in path:
-        return "media"
-    return "status" if "statuses/update" in path else "id"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import random
+import re
 import socket
 import struct
 import time
@@ -29,6 +31,8 @@ from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy.connection import ConnectionState
 
+from twerr.forge import DAY_SECONDS
+from twerr.forge import WINDOW_SECONDS
 from twerr.forge import Window
 from twerr.forge import forge
 from twerr.forge import rate_limit_headers
@@ -53,6 +57,10 @@ HEADER = "X-Twerr-Inject"
 RULES_POLL_SECONDS = 1.0
 HOLD_POLL_SECONDS = 0.05
 SECRET_RESPONSE_HEADERS = ("set-cookie",)  # kept out of the saved original response
+# A response body that names one of these holds a credential: it is not kept in metadata.
+CREDENTIAL_FIELD = re.compile(
+    rb"(access_token|refresh_token|oauth_token|token_secret|client_secret|password)", re.I
+)
 
 
 @dataclass
@@ -80,6 +88,13 @@ class Detour:
         self.body += data
         return data
 
+    def restore(self, flow: http.HTTPFlow) -> None:
+        """Put the request's real destination back, so the flow shows (and replays) it."""
+        request = flow.request
+        request.scheme, request.host, request.port = self.scheme, self.host, self.port
+        request.host_header = self.host_header
+        request.headers.pop(TOKEN_HEADER, None)
+
 
 class Injector:
     def __init__(self, scope: Scope) -> None:
@@ -94,6 +109,8 @@ class Injector:
         self.pending: dict[str, Pending] = {}
         self.active: set[str] = set()  # flows with a fault in progress, for twerr_max_faults
         self.header_injections = 0
+        self.seed_logged = False
+        self.finished: list[ActiveRule] = []  # twerr.next rules that fired, for the summary
         self.header_on = False
         self.watcher: asyncio.Task[None] | None = None
         self.relay = Relay()
@@ -110,8 +127,8 @@ class Injector:
             "(187), an HTTP status (http503), a v2 problem type (usage-capped), an odd shape "
             "(429-no-reset), or reset, timeout, truncate, empty, slow, pass. <params>, "
             "comma-separated: p=0..1, times=N, after=N, every=N, ttl=SECONDS, delay=MS, "
-            "phase=request|response, ratelimit=REQUESTS/SECONDS (with 88), reset=SECONDS, "
-            "hold=SECONDS (timeout).",
+            "phase=request|response, ratelimit=REQUESTS/SECONDS (with 88), reset=SECONDS "
+            "(a 429's window), hold=SECONDS (timeout), rate=BYTES_PER_SECOND (slow).",
         )
         loader.add_option(
             "twerr_rules",
@@ -151,6 +168,7 @@ class Injector:
             seed = ctx.options.twerr_seed
             self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
             self.rng = random.Random(self.seed)
+            self.seed_logged = False
         if "twerr_inject_header" in updated:
             self.header_on = ctx.options.twerr_inject_header
         if "twerr_max_faults" in updated and ctx.options.twerr_max_faults < 1:
@@ -158,6 +176,7 @@ class Injector:
                 f"twerr_max_faults must be 1 or more, not {ctx.options.twerr_max_faults}"
             )
         if updated & {"twerr_inject", "twerr_rules", "twerr_seed"} and self.rules:
+            self.seed_logged = True
             logger.info(
                 f"twerr: {len(self.rules)} injection rule(s), seed {self.seed} "
                 f"(replay with --set twerr_seed={self.seed})"
@@ -185,13 +204,23 @@ class Injector:
         path = Path(ctx.options.twerr_rules).expanduser()
         try:
             self.file_rules = self._read_rules_file(path)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise exceptions.OptionsError(f"Cannot load twerr_rules file: {e}") from None
 
     def _read_rules_file(self, path: Path) -> list[ActiveRule]:
         stamp = _stamp(path)
         loaded = now()
-        rules = [ActiveRule(rule, where, loaded) for rule, where in load_rules_file(path)]
+        # A rule the file still holds keeps its counters (and its ttl's start): an edit of
+        # one rule, or a refused change rolled back, does not re-arm the others.
+        kept: dict[tuple[str, str | None], list[ActiveRule]] = {}
+        for active in self.file_rules:
+            kept.setdefault((active.rule.describe(), active.rule.name), []).append(active)
+        rules = []
+        for rule, where in load_rules_file(path):
+            same = kept.get((rule.describe(), rule.name))
+            active = same.pop(0) if same else ActiveRule(rule, where, loaded)
+            active.origin = where
+            rules.append(active)
         self.rules_stamp = stamp
         return rules
 
@@ -219,7 +248,10 @@ class Injector:
     async def _watch_rules_file(self) -> None:
         while True:
             await asyncio.sleep(RULES_POLL_SECONDS)
-            self.check_rules_file()
+            try:
+                self.check_rules_file()
+            except Exception:  # never let one bad read end the watching
+                logger.exception("twerr_rules: reloading failed; keeping the rules in force")
 
     def done(self) -> None:
         if self.watcher is not None:
@@ -238,15 +270,32 @@ class Injector:
 
     def summary(self) -> list[str]:
         stamp = now()
-        lines = [f"twerr: {active.summary(stamp)}" for active in self.rules]
+        lines = [f"twerr: {active.summary(stamp)}" for active in [*self.finished, *self.rules]]
         if self.header_injections:
             lines.append(f"twerr: {HEADER}: {self.header_injections} injected")
         return lines
 
     # ---- hooks -------------------------------------------------------------------------------
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get("twerr")
+        if isinstance(meta, dict) and meta.get("injected") is not None and flow.live:
+            meta["injected"] = None  # a replay: the record of the last pass does not hold
+        if flow.request.stream and self.has_rules and flow.live and self.scope(flow):
+            # A streamed body (stream_large_bodies) would reach the API before the request
+            # hook could answer for it: buffer it when a request-phase rule may fire.
+            facts = Facts(flow)
+            if any(
+                a.rule.effective_phase == "request" and a.matches(flow, facts) for a in self.rules
+            ):
+                flow.request.stream = False
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
+
     async def request(self, flow: http.HTTPFlow) -> None:
-        if not (self.command_rules or self.option_rules or self.file_rules or self.header_on):
+        if not self.has_rules:
             return  # nothing to inject: the common case costs a few attribute reads
         if flow.response or flow.error or not flow.live or not self.scope(flow):
             return
@@ -257,6 +306,11 @@ class Injector:
         if len(self.active) >= ctx.options.twerr_max_faults:
             active.skip("twerr_max_faults reached")
             return
+        if active.origin == HEADER:
+            self.header_injections += 1
+        if not self.seed_logged:
+            self.seed_logged = True
+            logger.info(f"twerr: injecting with seed {self.seed} (replay: twerr_seed={self.seed})")
         rule = active.rule
         record = {
             "rule": active.origin,
@@ -266,43 +320,40 @@ class Injector:
             "seed": self.seed,
             **decision.to_metadata(),
         }
-        _set_record(flow, record)
         self.active.add(flow.id)
         if rule.ratelimit is not None:
             window = self._take_window(flow, rule)
-            record["window"] = {"limit": window.limit, "remaining": max(window.remaining, 0)}
-            record["window"]["reset"] = window.reset
+            record["window"] = {
+                "limit": window.limit,
+                "remaining": max(window.remaining, 0),
+                "reset": window.reset,
+            }
             if window.remaining >= 0:  # within the window: let it pass, stamp its headers
                 active.skip("within the window")
-                record.update(fault="pass", phase="response")
-                self.pending[flow.id] = Pending(active, record, window)
+                record.update(fault="pass", phase="response", injection=None)
+                self.pending[flow.id] = Pending(active, record, window=window)
                 return
-            window = Window(window.limit, 0, window.reset)
             await self._sleep(rule)
-            self._answer(flow, rule, window)
+            if self._still_ours(flow):
+                self._answer(flow, active, Window(window.limit, 0, window.reset))
+                _set_record(flow, record)
             return
         if rule.effective_phase == "response":
             pending = self.pending[flow.id] = Pending(active, record)
             if rule.fault == "slow" and not self.last_in_chain.added:
-                pending.detour = await self._detour(flow, rule)
+                pending.detour = await self.detour(flow, rule)
             return
         await self._sleep(rule)
-        await self._apply(flow, rule)
+        if self._still_ours(flow) and await self._apply(flow, active):
+            _set_record(flow, record)
 
     async def responseheaders(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.get(flow.id)
         if pending is None or pending.detour is None or flow.response is None:
             return
         await self._sleep(pending.active.rule)
-        detour = pending.detour
-        flow.request.scheme, flow.request.host, flow.request.port = (
-            detour.scheme,
-            detour.host,
-            detour.port,
-        )
-        flow.request.host_header = detour.host_header
-        flow.request.headers.pop(TOKEN_HEADER, None)
-        flow.response.stream = detour.collect  # the relay paces it; mitmproxy passes it on
+        pending.detour.restore(flow)
+        flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
     async def response(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
@@ -311,15 +362,25 @@ class Injector:
             return
         try:
             if pending.window is not None:
+                await self._sleep(pending.active.rule)
                 for name, value in rate_limit_headers(pending.window):
                     flow.response.headers[name] = value
+                _set_record(flow, pending.record)
                 return
             if pending.detour is not None:  # already sent, slowly: record what was sent
-                flow.response.raw_content = bytes(pending.detour.body)
+                if flow.response.raw_content is None:
+                    flow.response.raw_content = bytes(pending.detour.body)
+                _set_record(flow, pending.record)
                 return
-            pending.record["original"] = _original(flow.response)
-            await self._sleep(pending.active.rule)
-            await self._apply(flow, pending.active.rule)
+            rule = pending.active.rule
+            if rule.fault == "slow":
+                return  # another addon answered before the relay was asked: nothing was slowed
+            original = _original(flow.response, flow.request.path)
+            await self._sleep(rule)
+            if self._still_ours(flow) and await self._apply(flow, pending.active):
+                if rule.fault != "pass":
+                    pending.record["original"] = original
+                _set_record(flow, pending.record)
         finally:
             self.active.discard(flow.id)
 
@@ -327,7 +388,13 @@ class Injector:
         pending = self.pending.pop(flow.id, None)
         if pending is not None and pending.detour is not None:
             self.relay.forget(pending.detour.token)
+            pending.detour.restore(flow)
         self.active.discard(flow.id)
+
+    @staticmethod
+    def _still_ours(flow: http.HTTPFlow) -> bool:
+        """False once someone killed the flow (or the client left) while twerr waited."""
+        return flow.error is None and flow.live
 
     # ---- choosing and applying ---------------------------------------------------------------
 
@@ -341,15 +408,15 @@ class Injector:
                 logger.warning(f"twerr: ignored {HEADER}: {value!r}: {e}")
                 return None
             decision = active.consider(stamp, self.rng)
-            if decision is None:
-                return None
-            self.header_injections += 1
-            return active, decision
+            return (active, decision) if decision is not None else None
         facts = Facts(flow)
         for active in self.rules:
             if active.matches(flow, facts):
                 decision = active.consider(stamp, self.rng)
                 if decision is not None:
+                    if active.once and active.spent:  # twerr.next: done after this one
+                        self.command_rules.remove(active)
+                        self.finished.append(active)
                     return active, decision
         return None
 
@@ -358,7 +425,7 @@ class Injector:
         request = flow.request
         key = (
             rule.describe(),
-            endpoint_key(request.method, request.host_header or request.host, request.path),
+            endpoint_key(request.method, request.path),
             credential(request.headers.get("authorization"), request.query.items(multi=True)),
         )
         return self.windows.take(key, rule.ratelimit.limit, rule.ratelimit.seconds, now())
@@ -367,21 +434,28 @@ class Injector:
         if rule.delay:
             await asyncio.sleep(rule.delay / 1000)
 
-    async def _apply(self, flow: http.HTTPFlow, rule: Rule) -> None:
+    async def _apply(self, flow: http.HTTPFlow, active: ActiveRule) -> bool:
+        """Carry out the fault; False when there was nothing to do it to."""
+        rule = active.rule
         if rule.fault == "pass":
-            return
+            return True
         if rule.fault == "timeout":
             await _hold(flow, rule.hold)
+            if flow.error is not None:  # killed meanwhile by someone else
+                return False
         if rule.fault == "reset":
             _reset(flow)
-        elif rule.fault in ("timeout", "empty"):
+        elif rule.fault in ("timeout", "empty") and flow.killable:
             flow.kill()
         elif rule.fault == "truncate":
-            _truncate(flow)
+            return _truncate(flow)
+        elif rule.fault == "slow":
+            return False
         else:
-            self._answer(flow, rule)
+            self._answer(flow, active)
+        return True
 
-    async def _detour(self, flow: http.HTTPFlow, rule: Rule) -> Detour:
+    async def detour(self, flow: http.HTTPFlow, rule: Rule) -> Detour:
         """Send the request through the relay, which fetches the API's answer and trickles it."""
         await self.relay.start()
         request = flow.request
@@ -401,21 +475,36 @@ class Injector:
         request.headers[TOKEN_HEADER] = detour.token
         return detour
 
-    def _answer(self, flow: http.HTTPFlow, rule: Rule, window: Window | None = None) -> None:
+    def _answer(
+        self, flow: http.HTTPFlow, active: ActiveRule, window: Window | None = None
+    ) -> None:
+        stamp = now()
+        # The windows a forged 429 names follow each other from the rule's start, so a client
+        # that waits for the reset it was given is not given a later one in the meantime.
+        period = active.rule.reset or (
+            DAY_SECONDS if active.rule.fault == "429-day-cap" else WINDOW_SECONDS
+        )
+        reset_after = math.ceil(period - (stamp - active.loaded_at) % period)
         forged = forge(
-            rule.fault,
+            active.rule.fault,
             path=flow.request.path,
-            now=now(),
+            now=stamp,
             window=window,
-            reset_after=rule.reset,
+            reset_after=reset_after,
             token=f"{self.seed} {flow.id}",
         )
         response = http.Response.make(
             forged.status, forged.body, [(k.encode(), v.encode()) for k, v in forged.headers]
         )
         response.reason = forged.reason
-        if forged.body and "gzip" in flow.request.headers.get("accept-encoding", ""):
+        if forged.body and _accepts_gzip(flow.request.headers.get("accept-encoding", "")):
             response.encode("gzip")  # as the API does for clients that accept it
+        if forged.status in (204, 304):
+            response.headers.pop("content-length", None)
+        elif flow.request.method.upper() == "HEAD":  # the length of the body it would send
+            length = str(len(response.raw_content or b""))
+            response.raw_content = b""
+            response.headers["content-length"] = length
         flow.response = response
 
     # ---- commands ----------------------------------------------------------------------------
@@ -472,7 +561,7 @@ class SlowDetour:
         if pending is None or pending.active.rule.fault != "slow" or pending.detour is not None:
             return
         if flow.response is None and flow.error is None:
-            pending.detour = await self.injector._detour(flow, pending.active.rule)
+            pending.detour = await self.injector.detour(flow, pending.active.rule)
 
 
 def now() -> float:
@@ -487,6 +576,14 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
     meta = flow.metadata.get("twerr")
     if not isinstance(meta, dict):
@@ -494,38 +591,58 @@ def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
     meta["injected"] = record
 
 
-def _original(response: http.Response) -> dict[str, Any]:
-    """The API's own response, kept in metadata so nothing is lost (cookies left out)."""
+def _original(response: http.Response, path: str) -> dict[str, Any]:
+    """The API's own response, kept in metadata so nothing is lost, but for its credentials:
+    cookies are left out, and so is the body of an endpoint that hands out tokens."""
     headers = [
         [name.decode("latin-1"), value.decode("latin-1")]
         for name, value in response.headers.fields
         if name.decode("latin-1").lower() not in SECRET_RESPONSE_HEADERS
     ]
     body = response.raw_content or b""
-    return {
+    kept: dict[str, Any] = {
         "status": response.status_code,
         "reason": response.reason,
         "headers": headers,
-        "body_base64": base64.b64encode(body).decode("ascii"),
     }
+    if _hands_out_credentials(path, response):
+        kept["body_withheld"] = f"{len(body)} bytes: this endpoint's answers hold credentials"
+    else:
+        kept["body_base64"] = base64.b64encode(body).decode("ascii")
+    return kept
 
 
-def _truncate(flow: http.HTTPFlow) -> None:
-    """Send half the body under the full length, then close: the client reads a short body."""
+def _hands_out_credentials(path: str, response: http.Response) -> bool:
+    route = path.split("?", 1)[0].lower()
+    if "oauth" in route or "token" in route:
+        return True
+    content = response.get_content(strict=False) or b""
+    return bool(CREDENTIAL_FIELD.search(content[:65536]))
+
+
+def _truncate(flow: http.HTTPFlow) -> bool:
+    """Send half the body under the full length, then close: the client reads a short body.
+    False when there is no body to cut (an empty one, a HEAD request, 204, 304)."""
     response = flow.response
     assert response is not None
     body = response.raw_content or b""
-    keep = len(body) // 2
+    if not body or flow.request.method.upper() == "HEAD":
+        return False
     response.headers.pop("transfer-encoding", None)
-    response.headers["content-length"] = str(max(len(body), keep + 1))
+    response.headers["content-length"] = str(len(body))
     response.headers["connection"] = "close"
-    response.raw_content = body[:keep]
+    response.raw_content = body[: len(body) // 2]
+    return True
 
 
 async def _hold(flow: http.HTTPFlow, seconds: float) -> None:
     """Keep the client waiting until it gives up (closes) or `seconds` pass."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and flow.client_conn.state & ConnectionState.CAN_READ:
+    while (
+        time.monotonic() < deadline
+        and flow.error is None
+        and flow.client_conn.state & ConnectionState.CAN_READ
+    ):
         await asyncio.sleep(HOLD_POLL_SECONDS)
 
 
@@ -542,4 +659,5 @@ def _reset(flow: http.HTTPFlow) -> None:
             transport.abort()
         except (AttributeError, KeyError, OSError) as e:
             logger.debug(f"twerr: reset falls back to a plain close: {e!r}")
-    flow.kill()
+    if flow.killable:
+        flow.kill()

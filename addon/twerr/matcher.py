@@ -44,6 +44,28 @@ def compile_filter(node: flowfilter.TFilter) -> Test:
     return _compile(node)[0]
 
 
+# Filters that look at what only exists after the request: a response, or an error.
+_AFTER_REQUEST = (
+    flowfilter.FResp,
+    flowfilter.FCode,
+    flowfilter.FBodResponse,
+    flowfilter.FHeadResponse,
+    flowfilter.FContentTypeResponse,
+    flowfilter.FErr,
+)
+
+
+def after_request(node: object) -> str | None:
+    """The code (`~c`, ...) of a part of the filter no request can match, if there is one."""
+    if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+        return next((code for child in node.lst if (code := after_request(child))), None)
+    if isinstance(node, flowfilter.FNot):
+        return after_request(node.itm)
+    if isinstance(node, _AFTER_REQUEST):
+        return f"~{node.code}"
+    return None
+
+
 def _compile(node: object) -> tuple[Test, int]:
     """The test and its cost rank (what sorting `&` and `|` children goes by)."""
     if isinstance(node, flowfilter.FAnd | flowfilter.FOr):

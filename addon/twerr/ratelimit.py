@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from twerr.forge import Window
 
 MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
-_ID_SEGMENT = re.compile(r"(?<=.)/\d+(?=/|\.json$|$)")  # not the version in /2/
+# An id: a segment with a digit (tweet and user ids, space ids such as 1DXxyRYNejbKM), not the
+# version in /2/; and what follows by/username/.
+_ID_SEGMENT = re.compile(r"(?<=.)/(?=[^/]*\d)[A-Za-z0-9_-]+(?=/|\.json$|$)")
+_BY_NAME = re.compile(r"/by/(username|usernames)/[^/]+")
 _OAUTH_FIELD = re.compile(r'(oauth_consumer_key|oauth_token)="?([^",\s]*)"?')
 
 
@@ -49,10 +52,11 @@ class Windows:
         return len(self._windows)
 
 
-def endpoint_key(method: str, host: str, path: str) -> str:
-    """The endpoint a window belongs to: ids in the path do not make new endpoints."""
-    route = path.split("?", 1)[0]
-    return f"{method.upper()} {host.lower()}{_ID_SEGMENT.sub('/:id', route)}"
+def endpoint_key(method: str, path: str) -> str:
+    """The endpoint a window belongs to: ids and names in the path do not make new endpoints,
+    and api.twitter.com and api.x.com are one API."""
+    route = _BY_NAME.sub(r"/by/\1/:name", path.split("?", 1)[0])
+    return f"{method.upper()} {_ID_SEGMENT.sub('/:id', route)}"
 
 
 def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]] = ()) -> str:

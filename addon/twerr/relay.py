@@ -9,16 +9,21 @@ few bytes at a time. No mitmproxy import: it takes plain requests and targets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import logging
 import secrets
+import socket
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-twerr-relay"
 TICKS_PER_SECOND = 10
+MAX_UPSTREAMS = 16  # slow transfers at once; more wait for a thread
+UPSTREAM_TIMEOUT = 60  # seconds without a byte from the API
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -46,16 +51,26 @@ class Relay:
         self.targets: dict[str, Target] = {}
         self.server: asyncio.Server | None = None
         self.port = 0
+        self._starting = asyncio.Lock()
+        # Its own threads: a slow or endless upstream (a stream) must not hold the event
+        # loop's default pool, which also resolves host names for the whole proxy.
+        self._threads = ThreadPoolExecutor(max_workers=MAX_UPSTREAMS, thread_name_prefix="relay")
+        self._upstreams: set[http.client.HTTPConnection] = set()
 
     async def start(self) -> None:
-        if self.server is None:
-            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-            self.port = self.server.sockets[0].getsockname()[1]
+        async with self._starting:
+            if self.server is None:
+                self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+                self.port = self.server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
             self.server = None
+        for connection in list(self._upstreams):  # wake threads blocked reading an endless body
+            with contextlib.suppress(OSError, AttributeError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     def expect(self, target: Target) -> str:
         """Register where a coming request really goes; the token names it in TOKEN_HEADER."""
@@ -76,6 +91,7 @@ class Relay:
             writer.close()
 
     async def _relay_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Relay one request; False when the connection should close."""
         head = await reader.readuntil(b"\r\n\r\n")
         request_line, *lines = head.decode("latin-1").split("\r\n")
         method, path, _ = request_line.split(" ", 2)
@@ -90,20 +106,47 @@ class Relay:
             return False
         forward = [(n, v) for n, v in pairs if n.lower() not in HOP_BY_HOP]
         loop = asyncio.get_running_loop()
-        status, reason, answer, content = await loop.run_in_executor(
-            None, _fetch, target, method, path, forward, body
-        )
-        out = [f"HTTP/1.1 {status} {reason}"]
-        out += [f"{n}: {v}" for n, v in answer if n.lower() not in HOP_BY_HOP]
-        out += [f"content-length: {len(content)}", "", ""]
-        writer.write("\r\n".join(out).encode("latin-1"))
-        await writer.drain()
-        step = max(1, target.rate // TICKS_PER_SECOND)
-        for start in range(0, len(content), step):
-            await asyncio.sleep(1 / TICKS_PER_SECOND)
-            writer.write(content[start : start + step])
+        try:
+            connection, upstream = await loop.run_in_executor(
+                self._threads, _open, target, method, path, forward, body
+            )
+        except (OSError, http.client.HTTPException) as e:
+            logger.info(f"twerr relay could not reach {target.host}: {e}")
+            return False  # closing without an answer: mitmproxy reports the failure
+        self._upstreams.add(connection)
+        try:
+            # The body keeps its length when the API gave one; otherwise it goes out chunked.
+            length = upstream.getheader("content-length")
+            chunked = length is None and method.upper() != "HEAD"
+            out = [f"HTTP/1.1 {upstream.status} {upstream.reason}"]
+            out += [f"{n}: {v}" for n, v in upstream.getheaders() if n.lower() not in HOP_BY_HOP]
+            out.append("transfer-encoding: chunked" if chunked else f"content-length: {length}")
+            writer.write("\r\n".join([*out, "", ""]).encode("latin-1"))
             await writer.drain()
+            pace = Pace(target.rate)
+            while chunk := await loop.run_in_executor(self._threads, upstream.read1, 65536):
+                for piece in pace.pieces(chunk):
+                    await asyncio.sleep(pace.interval)
+                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    await writer.drain()
+            if chunked:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        finally:
+            self._upstreams.discard(connection)
+            connection.close()
         return True
+
+
+class Pace:
+    """Bytes at `rate` a second: pieces to send one `interval` apart."""
+
+    def __init__(self, rate: int) -> None:
+        self.interval = 1 / min(rate, TICKS_PER_SECOND)
+        self.size = max(1, round(rate * self.interval))
+
+    def pieces(self, data: bytes) -> list[bytes]:
+        return [data[i : i + self.size] for i in range(0, len(data), self.size)]
 
 
 async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> bytes:
@@ -117,10 +160,11 @@ async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> by
     return await reader.readexactly(int(fields.get("content-length", "0") or 0))
 
 
-def _fetch(
+def _open(
     target: Target, method: str, path: str, headers: list[tuple[str, str]], body: bytes
-) -> tuple[int, str, list[tuple[str, str]], bytes]:
-    """Ask the real destination (blocking: run in a thread)."""
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """Ask the real destination; its response comes back with the body unread (blocking: run
+    it in a thread)."""
     connection: http.client.HTTPConnection
     if target.scheme == "https":
         context = ssl.create_default_context()
@@ -128,10 +172,10 @@ def _fetch(
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         connection = http.client.HTTPSConnection(
-            target.host, target.port, context=context, timeout=60
+            target.host, target.port, context=context, timeout=UPSTREAM_TIMEOUT
         )
     else:
-        connection = http.client.HTTPConnection(target.host, target.port, timeout=60)
+        connection = http.client.HTTPConnection(target.host, target.port, timeout=UPSTREAM_TIMEOUT)
     try:
         connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for name, value in headers:
@@ -139,10 +183,7 @@ def _fetch(
         if body or method.upper() in ("POST", "PUT", "PATCH"):
             connection.putheader("content-length", str(len(body)))
         connection.endheaders(body or None)
-        response = connection.getresponse()
-        return response.status, response.reason, response.getheaders(), response.read()
-    except (OSError, http.client.HTTPException) as e:
-        message = f"twerr relay could not reach {target.host}: {e}".encode()
-        return 502, "Bad Gateway", [("content-type", "text/plain")], message
-    finally:
+        return connection, connection.getresponse()
+    except BaseException:
         connection.close()
+        raise

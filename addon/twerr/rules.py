@@ -28,10 +28,12 @@ from pydantic import model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from twerr.catalog import load_catalog
 from twerr.forge import fault_kind
 from twerr.forge import fault_status
 from twerr.matcher import Facts
 from twerr.matcher import Test
+from twerr.matcher import after_request
 from twerr.matcher import compile_filter
 
 NETWORK_FAULTS = ("reset", "timeout", "truncate", "empty", "slow")
@@ -119,16 +121,36 @@ class Rule(BaseModel):
         if self.fault in RESPONSE_PHASE_ONLY and self.phase == "request":
             raise ValueError(f"{self.fault} acts on the API's response: it needs phase=response")
         if self.ratelimit is not None:
-            if self.fault in (*NETWORK_FAULTS, "pass") or fault_status(self.fault) != 429:
-                raise ValueError("ratelimit needs a fault that answers 429, such as 88")
+            if not _answers_429(self.fault, window=True):
+                raise ValueError(
+                    "ratelimit needs a fault that answers a spent window's 429, such as 88"
+                )
             if self.phase == "response":
                 raise ValueError("ratelimit answers before the API is asked: no phase=response")
+        self._check_params()
         if self.match is not None:
             try:
-                self._test = compile_filter(flowfilter.parse(self.match))
+                parsed = flowfilter.parse(self.match)
             except ValueError as e:
                 raise ValueError(f"bad filter {self.match!r}: {e}") from e
+            late = after_request(parsed)
+            if late:
+                raise ValueError(
+                    f"{late} in {self.match!r} looks at the response, but rules are matched "
+                    "on the request (use phase=response to act on the response)"
+                )
+            self._test = compile_filter(parsed)
         return self
+
+    def _check_params(self) -> None:
+        """Refuse parameters that would do nothing for this fault: a typo is likelier."""
+        given = self.model_fields_set
+        if "hold" in given and self.fault != "timeout":
+            raise ValueError("hold is for the timeout fault")
+        if "rate" in given and self.fault != "slow":
+            raise ValueError("rate is for the slow fault")
+        if "reset" in given and (self.ratelimit is not None or not _answers_429(self.fault)):
+            raise ValueError("reset is for a fault that answers 429 without ratelimit")
 
     @property
     def effective_phase(self) -> Phase:
@@ -152,6 +174,20 @@ class Rule(BaseModel):
                 )
         text = f"{self.match or '~all'} -> {self.fault}"
         return f"{text} ({', '.join(params)})" if params else text
+
+
+def _answers_429(fault: str, window: bool = False) -> bool:
+    """Whether the fault is a 429 (window: one that says its rate-limit window is spent)."""
+    if fault in (*NETWORK_FAULTS, "pass") or fault_status(fault) != 429:
+        return False
+    if not window:
+        return True
+    catalog = load_catalog()
+    shape = catalog.shape(fault)
+    if shape is not None:
+        return shape.rate_limit in ("window", "no-reset")
+    problem = catalog.problem_by_slug(fault)
+    return problem is None or problem.resets == "window"
 
 
 def explain(error: ValidationError) -> str:
@@ -228,6 +264,8 @@ def load_rules_file(path: Path) -> list[tuple[Rule, str]]:
         data = YAML(typ="rt", pure=True).load(text)
     except YAMLError as e:
         raise ValueError(f"{path.name}: not valid YAML or JSON: {e}".replace("\n", " ")) from None
+    except RecursionError:
+        raise ValueError(f"{path.name}: nested too deeply to be a rules file") from None
     if isinstance(data, Mapping) and set(data) <= {"rules"}:
         data = data.get("rules")
     if data is None:

@@ -174,6 +174,16 @@ def test_wait_on_rate_limit_waits_for_the_emulated_reset(session):
     assert "→ 429 HTTP 429 Too Many Requests (injected)" in log
 
 
+def test_the_v1_api_waits_for_the_emulated_reset_too(session):
+    s = session(":~u statuses/show:88:ratelimit=2/3")
+    api = s.v1(wait_on_rate_limit=True)
+    started = time.monotonic()
+    for _ in range(3):
+        assert api.get_status(1460323737035677698).text == "hello"
+    assert time.monotonic() - started >= 1.0
+    assert len(s.api.requests) == 3
+
+
 def test_without_waiting_tweepy_raises_with_the_reset_time(session):
     s = session(":~u /2/tweets/:88:ratelimit=1/900")
     client = s.v2()
