@@ -35,14 +35,27 @@ def print_matrix(mode: str, cells: list[fidelity.Cell]) -> int:
     for cell in cells:
         rows[cell.case.id][cell.client] = "same" if cell.same else "DIFFERS"
     width = max(len(case) for case in rows)
-    print(f"\n{mode} proxy mode: {len(rows)} errors x {len(clients)} clients")
+    print(f"\n{mode} proxy mode: {len(rows)} errors x {len(clients)} clients (* captured)")
     print(" " * width + "  " + "  ".join(f"{c:>22}" for c in clients))
+    captured = {cell.case.id for cell in cells if cell.case.captured}
     for case, verdicts in rows.items():
         line = "  ".join(f"{verdicts.get(c, '-'):>22}" for c in clients)
-        print(f"{case:{width}}  {line}")
+        mark = "*" if case in captured else " "
+        print(f"{case:{width}}{mark} {line}")
     bad = [cell for cell in cells if not cell.same]
     same = len(cells) - len(bad)
     print(f"{same} of {len(cells)} cells the same")
+    kinds = {
+        "captured": {c.case.id for c in cells if c.case.captured},
+        "network": {c.case.id for c in cells if c.case.network},
+    }
+    documented = len(rows) - len(kinds["captured"]) - len(kinds["network"])
+    print(
+        f"references: {len(kinds['captured'])} errors against captured responses, "
+        f"{len(kinds['network'])} network faults against a failing server, {documented} "
+        "against the documented response written from the catalog (these check that the "
+        "forgery keeps to the catalog, not that the catalog is right)"
+    )
     for cell in bad:
         print(f"  {cell.case.id} / {cell.client}: {cell.difference()}")
     return len(bad)

@@ -53,6 +53,7 @@ class FakeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

@@ -16,6 +16,7 @@ from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy.layers.http import HttpErrorHook
 from mitmproxy.proxy.layers.http import HttpRequestHeadersHook
 from mitmproxy.proxy.layers.http import HttpRequestHook
+from mitmproxy.proxy.layers.http import HttpResponseHeadersHook
 from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
@@ -65,6 +66,7 @@ class Proxy:
             flow.response = http.Response.make(
                 status, UPSTREAM_BODY, {"content-type": "application/json;charset=utf-8"}
             )
+        await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
         await addons.handle_lifecycle(HttpResponseHook(flow))
         return flow
 
@@ -512,3 +514,84 @@ async def test_gzip_only_for_clients_that_accept_it(proxy_factory, accept, gzipp
     proxy = proxy_factory(twerr_inject=[":~all:187"])
     flow = await proxy.send(make_flow(**{"accept-encoding": accept}))
     assert (flow.response.headers.get("content-encoding") == "gzip") is gzipped
+
+
+@scenario
+async def test_a_streamed_body_is_buffered_for_the_header_too(proxy_factory):
+    proxy = proxy_factory(twerr_inject_header=True)
+    flow = make_flow(**{"X-Twerr-Inject": "http503"})
+    flow.request.stream = True
+    await proxy.send(flow)
+    assert flow.request.stream is False and flow.response.status_code == 503
+    assert proxy.upstream_calls == 0
+
+
+@scenario
+async def test_a_streamed_response_is_buffered_when_a_fault_will_replace_it(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u update:http503:phase=response"])
+    flow = make_flow()
+    addons = proxy.tctx.master.addons
+    await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+    await addons.handle_lifecycle(HttpRequestHook(flow))
+    flow.response = http.Response.make(200, UPSTREAM_BODY, {"content-type": "application/json"})
+    flow.response.stream = True  # as stream_large_bodies sets it
+    await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
+    assert flow.response.stream is False
+    await addons.handle_lifecycle(HttpResponseHook(flow))
+    assert flow.response.status_code == 503
+
+
+@scenario
+async def test_a_kill_during_a_delay_frees_the_fault_slot_at_once(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u update:187:delay=20000"], twerr_max_faults=1)
+    flow = make_flow()
+    asyncio.get_running_loop().call_later(0.2, flow.kill)
+    started = time.monotonic()
+    await proxy.send(flow)
+    assert time.monotonic() - started < 1 and not proxy.injector.active
+    assert "1 skipped (nothing to do it to)" in proxy.injector.summary()[0]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"twerr_inject": [], "twerr_rules": "/nonexistent.yaml"},
+        {"twerr_rules": "", "twerr_max_faults": 0},
+    ],
+)
+@scenario
+async def test_a_refused_update_of_several_options_changes_nothing(proxy_factory, tmp_path, update):
+    path = tmp_path / "rules.yaml"
+    path.write_text("- match: '~u update'\n  fault: 187\n  times: 1\n")
+    proxy = proxy_factory(twerr_rules=str(path), twerr_inject=[":~u other:130"])
+    assert (await proxy.send(make_flow())).response.status_code == 403
+    with pytest.raises(exceptions.OptionsError):
+        proxy.tctx.options.update(**update)
+    assert (await proxy.send(make_flow())).response.status_code == 200  # still spent
+    assert [a.origin for a in proxy.injector.rules] == ["twerr_inject[0]", "rules.yaml line 1"]
+
+
+@scenario
+async def test_a_next_rule_skipped_for_the_cap_waits_for_the_next_request(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~u slow:187:delay=300"], twerr_max_faults=1)
+    proxy.tctx.command(proxy.injector.next, ":~u update:326")
+    held = asyncio.ensure_future(proxy.send(make_flow("/1.1/slow.json")))
+    await asyncio.sleep(0.05)
+    first = await proxy.send(make_flow())  # the cap is reached: passes
+    await held
+    second = await proxy.send(make_flow())
+    assert (first.response.status_code, second.response.status_code) == (200, 403)
+    assert proxy.injector.summary()[0].startswith("twerr: twerr.next: ~u update -> 326: 1 injected")
+
+
+@scenario
+async def test_a_next_rule_with_a_window_keeps_its_window(proxy_factory):
+    proxy = proxy_factory()
+    proxy.tctx.command(proxy.injector.next, ":~u timeline:88:ratelimit=1/60")
+    codes = [
+        (
+            await proxy.send(make_flow("/1.1/statuses/user_timeline.json", "GET"))
+        ).response.status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 429, 200]

@@ -35,6 +35,7 @@ def test_windows_are_kept_per_key_and_bounded():
         ("GET", "/2/users/by/username/jack", "GET /2/users/by/username/:name"),
         ("GET", "/2/spaces/1DXxyRYNejbKM", "GET /2/spaces/:id"),
         ("GET", "/2/tweets/search/recent", "GET /2/tweets/search/recent"),
+        ("POST", "/2/oauth2/token", "POST /2/oauth2/token"),
         ("GET", "/1.1/statuses/user_timeline.json", "GET /1.1/statuses/user_timeline.json"),
     ],
 )

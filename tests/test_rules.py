@@ -77,6 +77,7 @@ def test_specs(spec, described, phase):
         (":~u x & ~hs foo:187", "~hs in"),
         (":!~e:187", "~e in"),
         (":~u x:http101", "unknown fault 'http101'"),
+        (":~u x:88:reset=0", "reset: Input should be greater than or equal to 1"),
         (":~u x:88:ratelimit=15", "REQUESTS/SECONDS"),
         (":~u x:88:ratelimit=0/900", "ratelimit.limit"),
         (":~u x:88:ratelimit=15/900,phase=response", "no phase=response"),

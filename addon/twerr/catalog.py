@@ -74,6 +74,7 @@ class StatusEntry(Advice):
     description: Text
     source: Text = "seed"
     v1_code: int | None = None  # the code API v1.1 sends with this status when none is chosen
+    text_body: str | None = None  # the plain text the API sends with this status, if it does
 
 
 class StatusClass(Advice):
@@ -96,6 +97,7 @@ class CodeEntry(Advice):
     wire_message: str | None = None
     wire_source: str | None = None
     fills: dict[str, str] = {}  # placeholder -> text, for forging the message
+    extra: dict[str, str] = {}  # members real responses add beside code and message
 
     @property
     def forged_message(self) -> str:

@@ -139,14 +139,21 @@ def forge(
         status, body = _code_body(entry, api, path, catalog)
     elif kind == "status":
         status = int(fault[4:])
-        status, body = _status_body(status, api, path, catalog)
+        text = getattr(catalog.status(status), "text_body", None)
+        if text and getattr(catalog.status(status), "status", None) == status:
+            body, content_type = text.encode(), "text/plain"  # 420: the edge's text
+        else:
+            status, body = _status_body(status, api, path, catalog)
     elif kind == "problem":
         problem = catalog.problem_by_slug(fault)
         assert problem is not None
         if problem.resets != "window":
             rate_limit = "not-window"  # a usage cap: the window itself has requests left
         api = "v2"  # a problem is a v2 body whatever the path
-        status, body = _problem_body(problem, path)
+        if problem.slug == "about:blank":  # the generic problem: a plain 403, as captured
+            status, body = _status_body(403, api, path, catalog)
+        else:
+            status, body = _problem_body(problem, path)
     else:
         shape = catalog.shape(fault)
         assert shape is not None
@@ -225,7 +232,8 @@ def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple
     message = entry.forged_message
     if "<named>" in entry.message and "media" in path:
         message = (entry.wire_message or entry.message).replace("<named>", "media")
-    return entry.http_status, _json({"errors": [{"code": entry.code, "message": message}]})
+    error = {"code": entry.code, "message": message, **entry.extra}
+    return entry.http_status, _json({"errors": [error]})
 
 
 def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
@@ -256,8 +264,8 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
         fields = _resource_fields(path)
         detail = (problem.detail or problem.meaning).format(**fields)
         item: dict[str, object] = {}
-        if "value" in problem.fields:
-            item.update(fields)
+        if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
+            item.update({k: v for k, v in fields.items() if k in problem.fields})
         if "section" in problem.fields:
             item["section"] = "data"
         item.update(problem.example)
@@ -268,13 +276,30 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     if problem.status_in_body:
         body["status"] = problem.http_status
     if problem.slug == "invalid-request":
-        body["errors"] = [
-            {
-                "parameters": {"id": ["invalid"]},
-                "message": "The `id` query parameter value [invalid] is not valid",
-            }
-        ]
+        body["errors"] = [_invalid_parameter(path)]
     return problem.http_status, _json(body)
+
+
+def _invalid_parameter(path: str) -> dict[str, object]:
+    """The item of an invalid-request naming the request's last query parameter, in the words
+    of the captured one (PLhery/node-twitter-api-v2#597)."""
+    pairs = [pair.partition("=") for pair in path.partition("?")[2].split("&") if pair]
+    if not pairs:
+        return {
+            "parameters": {"id": ["invalid"]},
+            "message": "The `id` query parameter value [invalid] is not valid",
+        }
+    name, _, value = pairs[-1]
+    return {
+        "parameters": {name: [value]},
+        "message": f"The query parameter [{name}] is not one of [{_SEARCH_PARAMETERS}]",
+    }
+
+
+_SEARCH_PARAMETERS = (
+    "query,start_time,end_time,since_id,until_id,max_results,next_token,pagination_token,"
+    "sort_order,expansions,tweet.fields,media.fields,poll.fields,place.fields,user.fields"
+)
 
 
 def _shape_body(
@@ -293,17 +318,24 @@ def _shape_body(
     return status, body, content_type, shape.rate_limit
 
 
+def _is_id(segment: str) -> bool:
+    """A tweet or user id (digits), or a space or list id (ten or more letters and digits)."""
+    return segment.isdigit() or (
+        len(segment) >= 10 and segment.isalnum() and any(c.isdigit() for c in segment)
+    )
+
+
 def _resource_fields(path: str) -> dict[str, str]:
     """The id a lookup asked for, and what kind of resource it is, as v2 names them."""
     route, _, query = path.partition("?")
     segments = [s for s in route.split("/") if s][1:]  # after the version, /2/
     resource = _RESOURCE_TYPES.get(segments[0] if segments else "", "tweet")
-    parameter, ident = "id", next((s for s in reversed(segments) if s.isdigit()), "1")
+    parameter, ident = "id", next((s for s in reversed(segments) if _is_id(s)), "1")
     if len(segments) >= 4 and segments[1] == "by" and segments[2] in ("username", "usernames"):
         parameter, ident = "username", segments[3]  # /2/users/by/username/jack
     for pair in query.split("&"):
         name, _, value = pair.partition("=")
         if name in ("ids", "id", "usernames") and value:
-            parameter, ident = name, value.replace("%2C", ",").split(",")[0]
+            parameter, ident = name, value.replace("%2C", ",").replace("%2c", ",").split(",")[0]
             break
     return {"value": ident, "parameter": parameter, "resource_id": ident, "resource_type": resource}

@@ -59,7 +59,8 @@ HOLD_POLL_SECONDS = 0.05
 SECRET_RESPONSE_HEADERS = ("set-cookie",)  # kept out of the saved original response
 # A response body that names one of these holds a credential: it is not kept in metadata.
 CREDENTIAL_FIELD = re.compile(
-    rb"(access_token|refresh_token|oauth_token|token_secret|client_secret|password)", re.I
+    rb"(access_token|refresh_token|oauth_token|guest_token|token_secret|client_secret|password)",
+    re.I,
 )
 
 
@@ -160,10 +161,19 @@ class Injector:
         )
 
     def configure(self, updated: set[str]) -> None:
+        # Everything is checked before anything changes: a refused update (mitmproxy then
+        # re-applies the old values) finds the rules, and their counters, as they were.
+        option_rules, file_rules = self.option_rules, (self.file_rules, self.rules_stamp)
         if "twerr_inject" in updated:
-            self.option_rules = self._parse_option(ctx.options.twerr_inject)
+            option_rules = self._parse_option(ctx.options.twerr_inject)
         if "twerr_rules" in updated:
-            self._configure_rules_file()
+            file_rules = self._configure_rules_file()
+        if "twerr_max_faults" in updated and ctx.options.twerr_max_faults < 1:
+            raise exceptions.OptionsError(
+                f"twerr_max_faults must be 1 or more, not {ctx.options.twerr_max_faults}"
+            )
+        self.option_rules = option_rules
+        self.file_rules, self.rules_stamp = file_rules
         if "twerr_seed" in updated:
             seed = ctx.options.twerr_seed
             self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
@@ -171,10 +181,6 @@ class Injector:
             self.seed_logged = False
         if "twerr_inject_header" in updated:
             self.header_on = ctx.options.twerr_inject_header
-        if "twerr_max_faults" in updated and ctx.options.twerr_max_faults < 1:
-            raise exceptions.OptionsError(
-                f"twerr_max_faults must be 1 or more, not {ctx.options.twerr_max_faults}"
-            )
         if updated & {"twerr_inject", "twerr_rules", "twerr_seed"} and self.rules:
             self.seed_logged = True
             logger.info(
@@ -197,17 +203,16 @@ class Injector:
             rules.append(kept.get((origin, rule.describe())) or ActiveRule(rule, origin, now()))
         return rules
 
-    def _configure_rules_file(self) -> None:
+    def _configure_rules_file(self) -> tuple[list[ActiveRule], tuple[int, int] | None]:
         if not ctx.options.twerr_rules:
-            self.file_rules, self.rules_stamp = [], None
-            return
+            return [], None
         path = Path(ctx.options.twerr_rules).expanduser()
         try:
-            self.file_rules = self._read_rules_file(path)
+            return self._read_rules_file(path)
         except (ValueError, RecursionError) as e:
             raise exceptions.OptionsError(f"Cannot load twerr_rules file: {e}") from None
 
-    def _read_rules_file(self, path: Path) -> list[ActiveRule]:
+    def _read_rules_file(self, path: Path) -> tuple[list[ActiveRule], tuple[int, int] | None]:
         stamp = _stamp(path)
         loaded = now()
         # A rule the file still holds keeps its counters (and its ttl's start): an edit of
@@ -221,8 +226,7 @@ class Injector:
             active = same.pop(0) if same else ActiveRule(rule, where, loaded)
             active.origin = where
             rules.append(active)
-        self.rules_stamp = stamp
-        return rules
+        return rules, stamp
 
     def check_rules_file(self) -> None:
         """Reload the rules file if it changed; a broken file keeps the rules in force."""
@@ -233,8 +237,8 @@ class Injector:
         if stamp == self.rules_stamp:
             return
         try:
-            self.file_rules = self._read_rules_file(path)
-        except ValueError as e:
+            self.file_rules, self.rules_stamp = self._read_rules_file(path)
+        except (ValueError, RecursionError) as e:
             self.rules_stamp = stamp  # say it once per change, not once a second
             logger.error(f"twerr_rules: {e}; keeping the {len(self.file_rules)} rule(s) in force")
             return
@@ -283,11 +287,10 @@ class Injector:
             meta["injected"] = None  # a replay: the record of the last pass does not hold
         if flow.request.stream and self.has_rules and flow.live and self.scope(flow):
             # A streamed body (stream_large_bodies) would reach the API before the request
-            # hook could answer for it: buffer it when a request-phase rule may fire.
+            # hook could decide: buffer it when a rule, or the header, may ask for a fault.
             facts = Facts(flow)
-            if any(
-                a.rule.effective_phase == "request" and a.matches(flow, facts) for a in self.rules
-            ):
+            asked = self.header_on and HEADER in flow.request.headers
+            if asked or any(a.matches(flow, facts) for a in self.rules):
                 flow.request.stream = False
 
     @property
@@ -306,6 +309,7 @@ class Injector:
         if len(self.active) >= ctx.options.twerr_max_faults:
             active.skip("twerr_max_faults reached")
             return
+        self._retire(active)
         if active.origin == HEADER:
             self.header_injections += 1
         if not self.seed_logged:
@@ -329,29 +333,37 @@ class Injector:
                 "reset": window.reset,
             }
             if window.remaining >= 0:  # within the window: let it pass, stamp its headers
-                active.skip("within the window")
+                self._undo(active, "within the window")
                 record.update(fault="pass", phase="response", injection=None)
                 self.pending[flow.id] = Pending(active, record, window=window)
                 return
-            await self._sleep(rule)
+            await self._sleep(rule, flow)
             if self._still_ours(flow):
                 self._answer(flow, active, Window(window.limit, 0, window.reset))
                 _set_record(flow, record)
+            else:
+                self._undo(active, "nothing to do it to")
             return
         if rule.effective_phase == "response":
             pending = self.pending[flow.id] = Pending(active, record)
             if rule.fault == "slow" and not self.last_in_chain.added:
                 pending.detour = await self.detour(flow, rule)
             return
-        await self._sleep(rule)
+        await self._sleep(rule, flow)
         if self._still_ours(flow) and await self._apply(flow, active):
             _set_record(flow, record)
+        else:
+            self._undo(active, "nothing to do it to")
 
     async def responseheaders(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.get(flow.id)
-        if pending is None or pending.detour is None or flow.response is None:
+        if pending is None or flow.response is None:
             return
-        await self._sleep(pending.active.rule)
+        if pending.detour is None:
+            if pending.window is None:
+                flow.response.stream = False  # the fault replaces this response: buffer it
+            return
+        await self._sleep(pending.active.rule, flow)
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
@@ -362,7 +374,7 @@ class Injector:
             return
         try:
             if pending.window is not None:
-                await self._sleep(pending.active.rule)
+                await self._sleep(pending.active.rule, flow)
                 for name, value in rate_limit_headers(pending.window):
                     flow.response.headers[name] = value
                 _set_record(flow, pending.record)
@@ -373,23 +385,42 @@ class Injector:
                 _set_record(flow, pending.record)
                 return
             rule = pending.active.rule
-            if rule.fault == "slow":
-                return  # another addon answered before the relay was asked: nothing was slowed
+            if rule.fault == "slow":  # answered before the relay was asked: nothing was slowed
+                self._undo(pending.active, "nothing to do it to")
+                return
             original = _original(flow.response, flow.request.path)
-            await self._sleep(rule)
+            await self._sleep(rule, flow)
             if self._still_ours(flow) and await self._apply(flow, pending.active):
                 if rule.fault != "pass":
                     pending.record["original"] = original
                 _set_record(flow, pending.record)
+            else:
+                self._undo(pending.active, "nothing to do it to")
         finally:
             self.active.discard(flow.id)
 
     def error(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
-        if pending is not None and pending.detour is not None:
-            self.relay.forget(pending.detour.token)
-            pending.detour.restore(flow)
+        if pending is not None:
+            if pending.window is None:  # the fault never met a response
+                self._undo(pending.active, "no response to act on")
+            if pending.detour is not None:
+                self.relay.forget(pending.detour.token)
+                pending.detour.restore(flow)
         self.active.discard(flow.id)
+
+    def _retire(self, active: ActiveRule) -> None:
+        """A twerr.next rule leaves the rules once it has fired (the summary keeps it)."""
+        if active.once and active.spent and active in self.command_rules:
+            self.command_rules.remove(active)
+            self.finished.append(active)
+
+    def _undo(self, active: ActiveRule, reason: str) -> None:
+        """Take back a decision to inject that was not carried out."""
+        active.skip(reason)
+        if active in self.finished:  # a twerr.next rule gets its chance back
+            self.finished.remove(active)
+            self.command_rules.insert(sum(1 for a in self.command_rules if a.once), active)
 
     @staticmethod
     def _still_ours(flow: http.HTTPFlow) -> bool:
@@ -414,9 +445,6 @@ class Injector:
             if active.matches(flow, facts):
                 decision = active.consider(stamp, self.rng)
                 if decision is not None:
-                    if active.once and active.spent:  # twerr.next: done after this one
-                        self.command_rules.remove(active)
-                        self.finished.append(active)
                     return active, decision
         return None
 
@@ -430,9 +458,10 @@ class Injector:
         )
         return self.windows.take(key, rule.ratelimit.limit, rule.ratelimit.seconds, now())
 
-    async def _sleep(self, rule: Rule) -> None:
+    async def _sleep(self, rule: Rule, flow: http.HTTPFlow) -> None:
+        """The rule's delay, cut short if the flow is killed or its client leaves meanwhile."""
         if rule.delay:
-            await asyncio.sleep(rule.delay / 1000)
+            await _hold(flow, rule.delay / 1000)
 
     async def _apply(self, flow: http.HTTPFlow, active: ActiveRule) -> bool:
         """Carry out the fault; False when there was nothing to do it to."""
@@ -577,11 +606,16 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether gzip is acceptable: named with q above 0, or not named while * is."""
+    weights = {}
     for item in accept_encoding.lower().split(","):
         name, _, params = item.partition(";")
-        if name.strip() in ("gzip", "*"):
-            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
+        quality = params.replace(" ", "").removeprefix("q=")
+        try:
+            weights[name.strip()] = float(quality) if params.strip() else 1.0
+        except ValueError:
+            weights[name.strip()] = 1.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
@@ -607,6 +641,7 @@ def _original(response: http.Response, path: str) -> dict[str, Any]:
     }
     if _hands_out_credentials(path, response):
         kept["body_withheld"] = f"{len(body)} bytes: this endpoint's answers hold credentials"
+        kept["headers"] = [h for h in headers if h[0].lower() != "location"]  # callback tokens
     else:
         kept["body_base64"] = base64.b64encode(body).decode("ascii")
     return kept

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from twerr.forge import Window
 
 MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
-# An id: a segment with a digit (tweet and user ids, space ids such as 1DXxyRYNejbKM), not the
-# version in /2/; and what follows by/username/.
-_ID_SEGMENT = re.compile(r"(?<=.)/(?=[^/]*\d)[A-Za-z0-9_-]+(?=/|\.json$|$)")
+# An id: all digits (tweet and user ids), or ten characters or more with a digit (space ids
+# such as 1DXxyRYNejbKM) but not the version in /2/ nor a word such as oauth2; and what
+# follows by/username/.
+_ID_SEGMENT = re.compile(r"(?<=.)/(\d+|(?=[^/]*\d)[A-Za-z0-9_-]{10,})(?=/|\.json$|$)")
 _BY_NAME = re.compile(r"/by/(username|usernames)/[^/]+")
 _OAUTH_FIELD = re.compile(r'(oauth_consumer_key|oauth_token)="?([^",\s]*)"?')
 

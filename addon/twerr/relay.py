@@ -87,6 +87,8 @@ class Relay:
                 pass
         except (OSError, asyncio.IncompleteReadError, ValueError) as e:
             logger.debug(f"twerr relay: {e!r}")
+        except asyncio.CancelledError:
+            pass  # the proxy is shutting down: the connection goes with it
         finally:
             writer.close()
 
@@ -116,19 +118,26 @@ class Relay:
         self._upstreams.add(connection)
         try:
             # The body keeps its length when the API gave one; otherwise it goes out chunked.
+            # Answers that have no body (HEAD, 1xx, 204, 304) get neither.
             length = upstream.getheader("content-length")
-            chunked = length is None and method.upper() != "HEAD"
+            bodiless = method.upper() == "HEAD" or upstream.status in (204, 304)
+            bodiless = bodiless or upstream.status < 200
+            chunked = length is None and not bodiless
             out = [f"HTTP/1.1 {upstream.status} {upstream.reason}"]
             out += [f"{n}: {v}" for n, v in upstream.getheaders() if n.lower() not in HOP_BY_HOP]
-            out.append("transfer-encoding: chunked" if chunked else f"content-length: {length}")
+            if chunked:
+                out.append("transfer-encoding: chunked")
+            elif length is not None:
+                out.append(f"content-length: {length}")
             writer.write("\r\n".join([*out, "", ""]).encode("latin-1"))
             await writer.drain()
             pace = Pace(target.rate)
             while chunk := await loop.run_in_executor(self._threads, upstream.read1, 65536):
                 for piece in pace.pieces(chunk):
                     await asyncio.sleep(pace.interval)
-                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
-                    await writer.drain()
+                    if piece:
+                        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                        await writer.drain()
             if chunked:
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
@@ -139,14 +148,23 @@ class Relay:
 
 
 class Pace:
-    """Bytes at `rate` a second: pieces to send one `interval` apart."""
+    """Bytes at `rate` a second: pieces to send one `interval` apart. What a tick cannot send
+    whole (19 bytes a second is 1.9 a tick) is carried to the next, so the rate holds."""
 
     def __init__(self, rate: int) -> None:
-        self.interval = 1 / min(rate, TICKS_PER_SECOND)
-        self.size = max(1, round(rate * self.interval))
+        self.ticks = min(rate, TICKS_PER_SECOND)  # a second's ticks
+        self.interval = 1 / self.ticks
+        self.rate = rate
+        self.credit = 0  # in bytes x ticks, so the sums stay exact
 
     def pieces(self, data: bytes) -> list[bytes]:
-        return [data[i : i + self.size] for i in range(0, len(data), self.size)]
+        pieces = []
+        while data:
+            self.credit += self.rate
+            size, self.credit = divmod(self.credit, self.ticks)
+            pieces.append(data[:size])
+            data = data[size:]
+        return pieces
 
 
 async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> bytes:

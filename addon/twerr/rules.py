@@ -78,7 +78,7 @@ class Rule(BaseModel):
     delay: Annotated[int, Field(ge=0, le=3_600_000)] = 0  # milliseconds of extra latency
     phase: Phase | None = None  # None: "request", or "response" for truncate and slow
     ratelimit: RateLimit | None = None
-    reset: Annotated[int, Field(ge=0, le=31_536_000)] | None = None  # seconds to a 429's reset
+    reset: Annotated[int, Field(ge=1, le=31_536_000)] | None = None  # a 429's window, seconds
     hold: Annotated[int, Field(ge=1, le=3600)] = 300  # timeout: longest hold, in seconds
     rate: Annotated[int, Field(ge=1)] = 128  # slow: bytes per second
     name: str | None = None
@@ -222,6 +222,8 @@ def make_rule(values: Mapping[str, Any]) -> Rule:
         return Rule.model_validate(values)
     except ValidationError as e:
         raise ValueError(explain(e)) from None
+    except RecursionError:
+        raise ValueError("the filter is nested too deeply") from None
 
 
 def parse_spec(spec: str) -> Rule:
@@ -280,6 +282,8 @@ def load_rules_file(path: Path) -> list[tuple[Rule, str]]:
             raise ValueError(f"{where}: rule {index + 1} is not a mapping of fields")
         try:
             rules.append((Rule.model_validate(dict(item)), where))
+        except RecursionError:
+            raise ValueError(f"{where}: rule {index + 1}: nested too deeply") from None
         except ValidationError as e:
             field_name = next((str(x["loc"][0]) for x in e.errors() if x["loc"]), None)
             if field_name is not None and field_name in item:

@@ -1,0 +1,177 @@
+"""Benchmark: mitmdump's own CPU time per flow with twerr, beside bare mitmdump, in one run.
+
+Usage: scripts/bench [--quick]
+
+Four proxies run side by side in reverse mode in front of one local fake API on 127.0.0.1:
+bare mitmdump, mitmdump with a no-op script addon (the floor any script costs), twerr
+classifying only, and twerr with 20 injection rules that match nothing. Rounds alternate
+between them (the order rotates each round); for each workload a round sends the same requests
+through each proxy and reads the proxy process's CPU time (user + system, from /proc) before and
+after, so the load generator's own work does not count. The table gives CPU µs per flow and
+the ratios twerr/no-op and twerr/bare as the median over rounds, with their spread (min-max).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests")]
+
+import corpus  # noqa: E402
+from fakeapi import SAMPLE_HEADER  # noqa: E402
+from fakeapi import FakeApi  # noqa: E402
+from processes import Mitmdump  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+NON_MATCHING = [f":~u /2/nowhere/{i} & ~m POST:{(88, 130, 187)[i % 3]}:p=0.5" for i in range(20)]
+BIG = 5 * 1024 * 1024
+
+
+def big_success() -> tuple[int, list[tuple[str, str]], bytes]:
+    """A 5 MB v2 JSON success: many tweets, as a large timeline page is."""
+    tweet = {"id": "1460323737035677698", "text": "x" * 200, "edit_history_tweet_ids": ["1"]}
+    data = []
+    size = 0
+    while size < BIG:
+        data.append(tweet)
+        size += 260
+    body = json.dumps({"data": data, "meta": {"result_count": len(data)}}).encode()
+    headers = dict(corpus.load().presets["v2"])
+    return 200, sorted(headers.items()), body
+
+
+# name -> (method, path, x-sample, requests per round, connections)
+WORKLOADS = {
+    "small v1.1 error (187)": ("POST", "/1.1/statuses/update.json", "v1.1-187-duplicate", 400, 4),
+    "small v1.1 success": ("GET", "/1.1/statuses/home_timeline.json", None, 400, 4),
+    "gzip v2 success": ("GET", "/2/tweets/1293593516040269825", "v2-success-gzip", 400, 4),
+    "v2 partial errors": ("GET", "/2/tweets?ids=1,2", "v2-partial-not-found", 400, 4),
+    "5 MB JSON success": ("GET", "/2/users/1/timelines", "big-success", 12, 2),
+}
+PROXIES = {
+    "bare": [],
+    "no-op script": ["-s", str(ROOT / "scripts" / "bench_noop.py")],
+    "twerr": ["-s", str(ROOT / "addon" / "twerr_addon.py")],
+    "twerr + 20 rules": [
+        "-s",
+        str(ROOT / "addon" / "twerr_addon.py"),
+        *[arg for rule in NON_MATCHING for arg in ("--set", f"twerr_inject={rule}")],
+    ],
+}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def drive(port: int, method: str, path: str, sample: str | None, count: int, conns: int) -> None:
+    """Send count requests over conns keep-alive connections, reading every answer."""
+    headers = {"host": "api.twitter.com", "accept-encoding": "gzip"}
+    if sample:
+        headers[SAMPLE_HEADER] = sample
+    body = b"status=hello" if method == "POST" else None
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for _ in range(n):
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status >= 500 and sample is None:
+                    raise AssertionError(f"{response.status} from the proxy")
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(count // conns,)) for _ in range(conns)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def main(quick: bool) -> None:
+    rounds = 2 if quick else 7
+    scale = 0.05 if quick else 1.0
+    references = {"big-success": big_success()}
+    with FakeApi(references=references) as api, tempfile.TemporaryDirectory() as tmp:
+        upstream = f"reverse:http://127.0.0.1:{api.port}"
+        common = ["--mode", upstream, "--set", "keep_host_header=true", "--flow-detail", "0"]
+        proxies = {name: Mitmdump(Path(tmp), *common, *args) for name, args in PROXIES.items()}
+        try:
+            for proxy in proxies.values():  # warm up: imports, certificates, caches
+                drive(proxy.port, "GET", "/1.1/statuses/home_timeline.json", None, 20, 2)
+            per_flow: dict[tuple[str, str], list[float]] = {}
+            throughput: dict[tuple[str, str], list[float]] = {}
+            names = list(proxies)
+            for round_ in range(rounds):
+                order = names[round_ % len(names) :] + names[: round_ % len(names)]
+                for workload, (method, path, sample, count, conns) in WORKLOADS.items():
+                    count = max(conns, int(count * scale))
+                    for name in order:
+                        pid = proxies[name].process.pid
+                        cpu, wall = cpu_seconds(pid), time.perf_counter()
+                        drive(proxies[name].port, method, path, sample, count, conns)
+                        cpu, wall = cpu_seconds(pid) - cpu, time.perf_counter() - wall
+                        per_flow.setdefault((workload, name), []).append(cpu / count * 1e6)
+                        throughput.setdefault((workload, name), []).append(count / wall)
+            report(per_flow, throughput, rounds)
+            print()
+            for name, proxy in proxies.items():
+                print(f"RSS after the run, {name}: {rss_mib(proxy.process.pid):.0f} MiB")
+        finally:
+            for proxy in proxies.values():
+                proxy.stop()
+
+
+def report(per_flow: dict, throughput: dict, rounds: int) -> None:
+    print(f"mitmdump CPU µs per flow, median of {rounds} rounds (ratios: median [min-max])")
+    header = f"{'workload':24} {'bare':>7} {'no-op':>7} {'twerr':>7} {'+20 rules':>9}"
+    print(header + f" {'twerr/no-op':>18} {'twerr/bare':>18} {'rules/no-op':>18} {'flows/s':>8}")
+    for workload in WORKLOADS:
+        cells = {name: per_flow[(workload, name)] for name in PROXIES}
+        medians = [statistics.median(cells[name]) for name in PROXIES]
+        ratios = [
+            _ratio(cells["twerr"], cells["no-op script"]),
+            _ratio(cells["twerr"], cells["bare"]),
+            _ratio(cells["twerr + 20 rules"], cells["no-op script"]),
+        ]
+        rate = statistics.median(throughput[(workload, "twerr")])
+        line = f"{workload:24} " + " ".join(f"{m:7.0f}" for m in medians[:3])
+        print(
+            line + f" {medians[3]:9.0f} " + " ".join(f"{r:>18}" for r in ratios) + f" {rate:8.0f}"
+        )
+
+
+def _ratio(ours: list[float], base: list[float]) -> str:
+    """Round by round (paired), so drift of the machine between rounds cancels out."""
+    ratios = [a / b for a, b in zip(ours, base, strict=True) if b > 0]
+    if not ratios:
+        return "-"
+    return f"{statistics.median(ratios):.3f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+if __name__ == "__main__":
+    main("--quick" in sys.argv[1:])
