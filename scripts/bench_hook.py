@@ -8,6 +8,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,12 @@ SHAPES = [
 ]
 
 
+async def settled(result: Awaitable[None] | None) -> None:
+    """A hook's result, awaited when it is a coroutine (as mitmproxy does)."""
+    if result is not None:
+        await result
+
+
 def per_flow(classifier: Classifier, sample: corpus.Sample, count: int) -> float:
     flows = [corpus.make_flow(sample) for _ in range(count)]
     start = time.perf_counter()
@@ -48,8 +55,8 @@ def injector_per_flow(injector: Injector, sample: corpus.Sample, count: int) -> 
     async def run() -> float:
         start = time.perf_counter()
         for flow in flows:
-            await injector.request(flow)
-            await injector.response(flow)
+            await settled(injector.request(flow))
+            await settled(injector.response(flow))
         return (time.perf_counter() - start) / count
 
     return asyncio.run(run())

@@ -15,6 +15,7 @@ import asyncio
 import gc
 import os
 import sys
+from collections.abc import Awaitable
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,12 @@ from twerr.scope import Scope  # noqa: E402
 
 WARM_UP = 10_000
 MIX = ["v1.1-187-duplicate", "v2-success-gzip", "v1.1-88-rate-limit", "v2-partial-not-found"]
+
+
+async def settled(result: Awaitable[None] | None) -> None:
+    """A hook's result, awaited when it is a coroutine (as mitmproxy does)."""
+    if result is not None:
+        await result
 
 
 def flow_maker(sample: corpus.Sample) -> Callable[[int], http.HTTPFlow]:
@@ -68,10 +75,10 @@ async def run(count: int) -> list[tuple[int, float]]:
             flow = makers[n % len(makers)](n)
             response, flow.response = flow.response, None
             injector.requestheaders(flow)
-            await injector.request(flow)
+            await settled(injector.request(flow))
             if flow.response is None:
                 flow.response = response
-            await injector.response(flow)
+            await settled(injector.response(flow))
             classifier.response(flow)
             if n in (WARM_UP, count) or (n > WARM_UP and n % 50_000 == 0):
                 gc.collect()

@@ -6,6 +6,7 @@ import functools
 import io
 import json
 import logging
+import random
 import time
 
 import pytest
@@ -595,3 +596,21 @@ async def test_a_next_rule_with_a_window_keeps_its_window(proxy_factory):
         for _ in range(3)
     ]
     assert codes == [200, 429, 200]
+
+
+def test_a_refused_update_keeps_the_random_sequence(proxy_factory):
+    proxy = proxy_factory(twerr_seed=7)
+    injector = proxy.injector
+    first = injector.rng.random()
+    with pytest.raises(exceptions.OptionsError):
+        proxy.tctx.options.update(twerr_seed=8, twerr_max_faults=0)
+    assert (injector.seed, proxy.tctx.options.twerr_seed) == (7, 7)
+    reference = random.Random(7)
+    assert reference.random() == first
+    assert injector.rng.random() == reference.random()  # the sequence went on, not over
+
+
+def test_the_hooks_refuse_a_synchronous_call(proxy_factory):
+    proxy = proxy_factory(twerr_inject=[":~all:187"])
+    with pytest.raises(Exception, match="cannot be called from sync context"):
+        proxy.tctx.master.addons.invoke_addon_sync(proxy.injector, HttpRequestHook(make_flow()))

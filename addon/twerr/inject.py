@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import logging
 import math
 import random
@@ -18,6 +19,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Awaitable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +106,9 @@ class Injector:
         self.file_rules: list[ActiveRule] = []
         self.command_rules: list[ActiveRule] = []  # twerr.next rules first, then twerr.inject
         self.rules_stamp: tuple[int, int] | None = None
-        self.seed = 0
-        self.rng = random.Random(0)
+        self.seed = random.SystemRandom().randrange(2**32)
+        self.seed_option: int | None = None  # the twerr_seed value self.seed comes from
+        self.rng = random.Random(self.seed)
         self.windows = Windows()
         self.pending: dict[str, Pending] = {}
         self.active: set[str] = set()  # flows with a fault in progress, for twerr_max_faults
@@ -115,6 +118,7 @@ class Injector:
         self.header_on = False
         self.watcher: asyncio.Task[None] | None = None
         self.relay = Relay()
+        self.is_running = False
         self.last_in_chain = SlowDetour(self)
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -174,13 +178,16 @@ class Injector:
             )
         self.option_rules = option_rules
         self.file_rules, self.rules_stamp = file_rules
-        if "twerr_seed" in updated:
-            seed = ctx.options.twerr_seed
+        if "twerr_seed" in updated and ctx.options.twerr_seed != self.seed_option:
+            # Only a new value reseeds: a refused update re-applies the old one, and that must
+            # not restart the sequence (nor draw another random seed).
+            seed = self.seed_option = ctx.options.twerr_seed
             self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
             self.rng = random.Random(self.seed)
             self.seed_logged = False
         if "twerr_inject_header" in updated:
             self.header_on = ctx.options.twerr_inject_header
+        self._place_detour()
         if updated & {"twerr_inject", "twerr_rules", "twerr_seed"} and self.rules:
             self.seed_logged = True
             logger.info(
@@ -243,11 +250,26 @@ class Injector:
             logger.error(f"twerr_rules: {e}; keeping the {len(self.file_rules)} rule(s) in force")
             return
         logger.info(f"twerr_rules: reloaded {len(self.file_rules)} rule(s) from {path.name}")
+        self._place_detour()
 
     def running(self) -> None:
+        if ctx.master.addons.get("injector") is not self:
+            return  # a copy script.run loaded to replay flows: it gets no task, no detour
         self.watcher = asyncio.get_running_loop().create_task(self._watch_rules_file())
-        ctx.master.addons.add(self.last_in_chain)
-        self.last_in_chain.added = True
+        self.is_running = True
+        self._place_detour()
+
+    def _place_detour(self) -> None:
+        """SlowDetour sits last in mitmproxy's chain while `slow` can be asked for, and only
+        then: every addon in the chain costs every flow a little."""
+        wanted = self.header_on or any(a.rule.fault == "slow" for a in self.rules)
+        if not self.is_running or wanted == self.last_in_chain.added:
+            return
+        if wanted:
+            ctx.master.addons.add(self.last_in_chain)
+        else:
+            ctx.master.addons.remove(self.last_in_chain)
+        self.last_in_chain.added = wanted
 
     async def _watch_rules_file(self) -> None:
         while True:
@@ -263,6 +285,7 @@ class Injector:
         if self.last_in_chain.added:
             ctx.master.addons.remove(self.last_in_chain)
             self.last_in_chain.added = False
+        self.is_running = False
         self.relay.stop()
         for line in self.summary():
             logger.info(line)
@@ -297,9 +320,14 @@ class Injector:
     def has_rules(self) -> bool:
         return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        # A plain function: with nothing to inject, no coroutine is made for each flow.
         if not self.has_rules:
-            return  # nothing to inject: the common case costs a few attribute reads
+            return None
+        return self._request(flow)
+
+    async def _request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or not self.scope(flow):
             return
         chosen = self._choose(flow)
@@ -355,10 +383,15 @@ class Injector:
         else:
             self._undo(active, "nothing to do it to")
 
-    async def responseheaders(self, flow: http.HTTPFlow) -> None:
+    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
+    def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pending = self.pending.get(flow.id)
         if pending is None or flow.response is None:
-            return
+            return None
+        return self._responseheaders(flow, pending)
+
+    async def _responseheaders(self, flow: http.HTTPFlow, pending: Pending) -> None:
+        assert flow.response is not None
         if pending.detour is None:
             if pending.window is None:
                 flow.response.stream = False  # the fault replaces this response: buffer it
@@ -367,7 +400,14 @@ class Injector:
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
-    async def response(self, flow: http.HTTPFlow) -> None:
+    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        if flow.id not in self.pending:
+            self.active.discard(flow.id)
+            return None
+        return self._response(flow)
+
+    async def _response(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is None or flow.response is None:
             self.active.discard(flow.id)
@@ -542,6 +582,7 @@ class Injector:
     def inject(self, spec: str) -> None:
         """Add an injection rule, written as in twerr_inject (e.g. ':~u /2/tweets:88')."""
         self.command_rules.append(self._command_rule(spec, "twerr.inject", once=False))
+        self._place_detour()
 
     @command.command("twerr.next")
     def next(self, spec: str) -> None:
@@ -549,6 +590,7 @@ class Injector:
         rule = self._command_rule(spec, "twerr.next", once=True)
         # twerr.next rules come first, in the order given, before twerr.inject rules
         self.command_rules.insert(sum(1 for a in self.command_rules if a.once), rule)
+        self._place_detour()
 
     @command.command("twerr.rules")
     def list_rules(self) -> Sequence[str]:
@@ -565,6 +607,7 @@ class Injector:
             logger.info(line)
         self.command_rules = []
         ctx.options.update(twerr_inject=[], twerr_rules="")
+        self._place_detour()
         logger.info("twerr: injection rules cleared")
 
     def _command_rule(self, spec: str, origin: str, *, once: bool) -> ActiveRule:
