@@ -36,7 +36,8 @@ def success_body(path: str) -> bytes:
     return b'{"id":1445880548472328192,"id_str":"1445880548472328192","text":"hello"}'
 
 
-def _epoch(date: str) -> float:
+def epoch(date: str) -> float:
+    """A Date header's time (the API's v2 writes UTC where HTTP says GMT)."""
     return parsedate_to_datetime(date.replace(" UTC", " GMT")).timestamp()
 
 
@@ -84,7 +85,7 @@ class FakeApi:
                 self.send_response_only(status, reason(status))
                 fields = dict(headers)
                 if shift and "date" in fields:
-                    moved = time.time() - _epoch(fields["date"])
+                    moved = time.time() - epoch(fields["date"])
                     for name in RESET_HEADERS:
                         if fields.get(name, "").isdigit():
                             fields[name] = str(int(int(fields[name]) + moved))

@@ -33,6 +33,8 @@ from requests.adapters import HTTPAdapter
 import corpus
 from fakeapi import SAMPLE_HEADER
 from fakeapi import FakeApi
+from fakeapi import epoch
+from fakeapi import reason
 from faultyserver import FaultyServer
 from processes import ROOT
 from processes import Mitmdump
@@ -153,12 +155,12 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
     v2 = path.startswith("/2/")
     headers = dict(PRESETS["v2" if v2 else "v1"])
     date = headers["date"]
-    reset = str(int(_epoch(date)) + 900)
+    reset = str(int(epoch(date)) + 900)
     window = {"x-rate-limit-limit": "900", "x-rate-limit-remaining": "899"}
     body: Any
     if fault.startswith("http"):
         status = int(fault[4:])
-        title = _title(status)
+        title = reason(status)
         code = getattr(catalog.status(status), "v1_code", None)
         if v2:
             body = {"title": title, "detail": title, "type": "about:blank", "status": status}
@@ -176,8 +178,8 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
         if v2:
             hint = catalog.hint_for_code(entry.code)
             body = {
-                "title": _title(status),
-                "detail": hint.detail if hint else _title(status),
+                "title": reason(status),
+                "detail": hint.detail if hint else reason(status),
                 "type": "about:blank",
                 "status": status,
             }
@@ -246,21 +248,6 @@ def _finish(headers: dict[str, str], body: Any) -> list[tuple[str, str]]:
 
 def _json(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _title(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return load_catalog().status(status).text
-
-
-def _epoch(date: str) -> float:
-    from email.utils import parsedate_to_datetime
-
-    return parsedate_to_datetime(date.replace(" UTC", " GMT")).timestamp()
 
 
 # ---- the clients' views -------------------------------------------------------------------
