@@ -12,8 +12,9 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
+from bench import NON_MATCHING  # noqa: E402
 from mitmproxy.test import taddons  # noqa: E402
 
 import corpus  # noqa: E402
@@ -70,9 +71,6 @@ def bench_injector(sample: corpus.Sample, count: int) -> None:
             tctx.configure(injector, twerr_inject=rules, twerr_seed=1)
             rounds = [injector_per_flow(injector, sample, count) for _ in range(5)]
         print(f"{'injector, ' + label:28} {statistics.median(rounds) * 1e6:8.1f}")
-
-
-NON_MATCHING = [f":~u /2/nowhere/{i} & ~m POST:{(88, 130, 187)[i % 3]}:p=0.5" for i in range(20)]
 
 
 def main(count: int) -> None:

@@ -6,24 +6,15 @@ import threading
 import time
 from email.utils import formatdate
 from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
 import corpus
-from twerr.catalog import load_catalog
+from twerr.forge import reason_phrase
 
 SAMPLE_HEADER = "x-sample"  # names the sample to answer with (several share a URL)
 RESET_HEADERS = ("x-rate-limit-reset", "x-app-limit-24hour-reset", "x-user-limit-24hour-reset")
 Reference = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
-
-
-def reason(status: int) -> str:
-    """The reason phrase the API sends: the standard one, or the catalog's (420)."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return load_catalog().status(status).text
 
 
 def success_body(path: str) -> bytes:
@@ -72,7 +63,7 @@ class FakeApi:
                 if sample is None or (sample.method, sample.route) != (self.command, route):
                     self.send_error(599, "no such sample")
                     return
-                self.send_response_only(sample.status, reason(sample.status))
+                self.send_response_only(sample.status, reason_phrase(sample.status))
                 for name, value in sample.response_headers(api.presets):
                     self.send_header(name, value)
                 self.end_headers()
@@ -82,7 +73,7 @@ class FakeApi:
                 self, status: int, headers: list[tuple[str, str]], body: bytes, shift: bool
             ) -> None:
                 """A response; shifted: its Date made now, its resets moved along with it."""
-                self.send_response_only(status, reason(status))
+                self.send_response_only(status, reason_phrase(status))
                 fields = dict(headers)
                 if shift and "date" in fields:
                     moved = time.time() - epoch(fields["date"])

@@ -34,11 +34,11 @@ import corpus
 from fakeapi import SAMPLE_HEADER
 from fakeapi import FakeApi
 from fakeapi import epoch
-from fakeapi import reason
 from faultyserver import FaultyServer
 from processes import ROOT
 from processes import Mitmdump
 from twerr.catalog import load_catalog
+from twerr.forge import reason_phrase
 
 logging.getLogger("tweepy").setLevel(logging.ERROR)  # "Sleeping for 900 seconds": we know
 
@@ -160,7 +160,7 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
     body: Any
     if fault.startswith("http"):
         status = int(fault[4:])
-        title = reason(status)
+        title = reason_phrase(status)
         code = getattr(catalog.status(status), "v1_code", None)
         if v2:
             body = {"title": title, "detail": title, "type": "about:blank", "status": status}
@@ -178,8 +178,8 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
         if v2:
             hint = catalog.hint_for_code(entry.code)
             body = {
-                "title": reason(status),
-                "detail": hint.detail if hint else reason(status),
+                "title": reason_phrase(status),
+                "detail": hint.detail if hint else reason_phrase(status),
                 "type": "about:blank",
                 "status": status,
             }

@@ -168,13 +168,13 @@ def forge(
     if content_type:
         headers.append(("content-type", content_type))
     if api == "v1.1" and from_api:
-        headers.append(("status", f"{status} {_reason(status, catalog)}"))
+        headers.append(("status", f"{status} {reason_phrase(status, catalog)}"))
     digest = hashlib.sha256(f"twerr {token} {fault} {path}".encode()).hexdigest()
     headers.append(("x-connection-hash", digest))
     headers.append(("x-transaction-id" if api == "v2" else "x-transaction", digest[:16]))
     if (status >= 400 or body) and rate_limit != "none" and from_api:
         headers.extend(_rate_limit_headers(status, rate_limit, window, now, reset_after))
-    return Forged(status, _reason(status, catalog), tuple(headers), body)
+    return Forged(status, reason_phrase(status, catalog), tuple(headers), body)
 
 
 def rate_limit_headers(window: Window) -> list[tuple[str, str]]:
@@ -214,8 +214,9 @@ def _json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _reason(status: int, catalog: Catalog) -> str:
+def reason_phrase(status: int, catalog: Catalog | None = None) -> str:
     """The reason phrase: the standard one, else the catalog's (420 Enhance Your Calm)."""
+    catalog = catalog or load_catalog()
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -226,7 +227,7 @@ def _reason(status: int, catalog: Catalog) -> str:
 def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
     if api == "v2":
         hint = catalog.hint_for_code(entry.code)
-        title = _reason(entry.http_status, catalog)
+        title = reason_phrase(entry.http_status, catalog)
         detail = hint.detail if hint else title
         return entry.http_status, _about_blank(entry.http_status, title, detail)
     message = entry.forged_message
@@ -240,7 +241,7 @@ def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[in
     if status < 400:
         return status, b""
     if api == "v2":
-        title = _reason(status, catalog)
+        title = reason_phrase(status, catalog)
         return status, _about_blank(status, title, title)
     entry = catalog.status(status)
     code = getattr(entry, "v1_code", None)
