@@ -1,10 +1,12 @@
 """twerr: run with `mitmdump -s addon/twerr_addon.py` (or mitmweb, mitmproxy)."""
 
+from twerr.audit import Audit
 from twerr.classify import Classifier
 from twerr.inject import Injector
 from twerr.scope import Scope
 from twerr.view import TwitterErrorView
 
 scope = Scope()
-# The injector comes first: what it forges then passes through the classifier like the API's own.
-addons = [scope, Injector(scope), Classifier(scope), TwitterErrorView()]
+# The injector comes first: what it forges then passes through the classifier like the API's own;
+# the audit reads what the classifier wrote.
+addons = [scope, Injector(scope), Classifier(scope), Audit(), TwitterErrorView()]

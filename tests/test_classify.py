@@ -35,6 +35,7 @@ KEYS = {
     "rate_limit",
     "note",
     "injected",
+    "audit",
     "endpoint",
     "comment",
     "marker",

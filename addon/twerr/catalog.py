@@ -98,6 +98,9 @@ class CodeEntry(Advice):
     wire_source: str | None = None
     fills: dict[str, str] = {}  # placeholder -> text, for forging the message
     extra: dict[str, str] = {}  # members real responses add beside code and message
+    # What a client must stop doing after this error (the audit flags it if it goes on):
+    # "writes" with this credential, or any use of the credential until it is replaced.
+    blocks: Literal["writes", "credential"] | None = None
 
     @property
     def forged_message(self) -> str:

@@ -82,6 +82,7 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
     meta = decoded.to_metadata()
     meta["endpoint"] = endpoint(flow)
     meta["injected"] = previous.get("injected")
+    meta["audit"] = None  # the audit, which runs next, writes its finding here
 
     ours = "\n".join(explain.comment_lines(meta))
     theirs = _without_block(flow.comment, previous.get("comment") or "")

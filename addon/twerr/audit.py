@@ -1,0 +1,261 @@
+"""The audit addon: did the client handle the errors it was given well?
+
+It runs after the classifier, reads `flow.metadata["twerr"]`, and hands each flow to the pure
+`behaviour.Tracker`, which judges the request against what the same credential was told
+before. A finding is written on the offending flow: `metadata["twerr"]["audit"]`, a comment
+line, the 🛑 marker and a warning in the log. The verdicts per error kind are logged at exit and
+returned by `twerr.audit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from mitmproxy import addonmanager
+from mitmproxy import command
+from mitmproxy import ctx
+from mitmproxy import exceptions
+from mitmproxy import http
+
+from twerr.behaviour import Call
+from twerr.behaviour import Finding
+from twerr.behaviour import Lost
+from twerr.behaviour import Outcome
+from twerr.behaviour import Thresholds
+from twerr.behaviour import Tracker
+from twerr.behaviour import fingerprint
+from twerr.catalog import Catalog
+from twerr.catalog import load_catalog
+from twerr.decode import PARTIAL_SHAPES
+from twerr.ratelimit import credential
+from twerr.ratelimit import endpoint_key
+
+logger = logging.getLogger(__name__)
+
+AUDIT_MARKER = ":stop_sign:"  # the client did something the error said not to
+OPTIONS = {
+    "twerr_audit",
+    "twerr_audit_storm",
+    "twerr_audit_grace",
+    "twerr_audit_calm",
+    "twerr_audit_memory",
+}
+_STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+# The network faults twerr injects, by name; a real failure is "no-response".
+_NETWORK_FAULTS = ("reset", "empty", "timeout", "truncate")
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.tracker = Tracker()
+        self.enabled = True
+
+    def load(self, loader: addonmanager.Loader) -> None:
+        loader.add_option(
+            "twerr_audit",
+            bool,
+            True,
+            "Judge what clients do after an error (retrying too early, retry storms, "
+            "repeating a permanent error or a lost write) and flag the offending flows.",
+        )
+        loader.add_option(
+            "twerr_audit_storm",
+            str,
+            "3/10",
+            "RETRIES/SECONDS: that many retries of a failing endpoint within that many "
+            "seconds, with waits that do not grow, are a retry storm.",
+        )
+        loader.add_option(
+            "twerr_audit_grace",
+            int,
+            1000,
+            "Milliseconds before a rate-limit reset that a retry still counts as in time "
+            "(clocks and the reset's whole seconds).",
+        )
+        loader.add_option(
+            "twerr_audit_calm",
+            int,
+            60,
+            "Seconds a client must wait after a 420 Enhance Your Calm (Twitter's streaming "
+            "guidance: start at 60 and double).",
+        )
+        loader.add_option(
+            "twerr_audit_memory",
+            int,
+            900,
+            "Seconds an error is remembered for judging what follows it; older ones are "
+            "forgotten, so a long session does not grow.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & OPTIONS:
+            return
+        thresholds = parse_thresholds(
+            storm=ctx.options.twerr_audit_storm,
+            grace_ms=ctx.options.twerr_audit_grace,
+            calm=ctx.options.twerr_audit_calm,
+            memory=ctx.options.twerr_audit_memory,
+        )
+        self.tracker.thresholds = thresholds
+        self.enabled = ctx.options.twerr_audit
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._audit(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._audit(flow)
+
+    def done(self) -> None:
+        for line in verdict_lines(self.tracker.verdicts()):
+            logger.info(f"twerr audit: {line}")
+
+    @command.command("twerr.audit")
+    def audit(self) -> str:
+        """The audit's verdict per error kind so far: errors seen, findings, verdict."""
+        return "\n".join(verdict_lines(self.tracker.verdicts())) or "no errors seen yet"
+
+    def _audit(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get("twerr")
+        if not self.enabled or not isinstance(meta, dict) or "category" not in meta:
+            return  # outside twerr_scope: the classifier left nothing
+        if self.tracker.idle and meta["category"] == "success" and flow.error is None:
+            return  # nothing remembered that a success could be judged against or change
+        finding = self.tracker.observe(call_of(flow), outcome_of(flow, meta, load_catalog()))
+        if finding is not None:
+            write_finding(flow, meta, finding)
+
+
+def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Thresholds:
+    match = _STORM.match(storm)
+    if not match or int(match[1]) < 2 or float(match[2]) <= 0:
+        raise exceptions.OptionsError(
+            f"Cannot parse twerr_audit_storm option {storm!r}: expected RETRIES/SECONDS with "
+            "at least 2 retries and a positive time, e.g. 3/10"
+        )
+    for name, value, least in (
+        ("twerr_audit_grace", grace_ms, 0),
+        ("twerr_audit_calm", calm, 0),
+        ("twerr_audit_memory", memory, 1),
+    ):
+        if value < least:
+            raise exceptions.OptionsError(f"{name} must be at least {least}, not {value}")
+    return Thresholds(
+        grace=grace_ms / 1000,
+        storm_retries=int(match[1]),
+        storm_seconds=float(match[2]),
+        calm=float(calm),
+        memory=float(memory),
+    )
+
+
+def call_of(flow: http.HTTPFlow) -> Call:
+    request = flow.request
+    who = credential(request.headers.get("authorization"), request.query.items(multi=True))
+    anonymous = who == "anonymous"
+    if anonymous and flow.client_conn.peername:
+        who = f"client {flow.client_conn.peername[0]}"
+    return Call(
+        start=request.timestamp_start,
+        who=who,
+        method=request.method,
+        endpoint=endpoint_key(request.method, request.path),
+        fingerprint=fingerprint(request.method, request.path, request.raw_content),
+        target=request.path,
+        anonymous=anonymous,
+    )
+
+
+def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> Outcome:
+    injected = meta.get("injected") or {}
+    lost: Lost | None = None
+    if injected.get("phase") == "response" and injected.get("fault") not in ("pass", "slow"):
+        lost = "answered"  # the API did what was asked; the client was told otherwise
+    elif flow.error is not None or meta["shape"] == "transport-error":
+        lost = "unknown"
+    kind, label = error_kind(meta, catalog)
+    errors = meta["errors"]
+    blocks = next(
+        (
+            entry.blocks
+            for error in errors
+            if error["code"] is not None
+            and (entry := catalog.code(error["code"])) is not None
+            and entry.blocks
+        ),
+        None,
+    )
+    missing: frozenset[str] = frozenset()
+    if meta["shape"] in PARTIAL_SHAPES:
+        missing = frozenset(
+            str(error["details"][key])
+            for error in errors
+            for key in ("resource_id", "value")
+            if key in error["details"]
+        )
+    return Outcome(
+        end=_answered_at(flow),
+        kind=kind,
+        label=label,
+        status=meta["status"],
+        category=meta["category"],
+        retry=meta["retry"],
+        retry_at=meta["retry_at"],
+        blocks=blocks,
+        lost=lost,
+        missing=missing,
+    )
+
+
+def error_kind(meta: dict[str, Any], catalog: Catalog) -> tuple[str, str]:
+    """What verdicts are tallied by, and its name: ("88", "88 Rate limit exceeded"). Names do
+    not carry what varies between responses of a kind (a v2 problem's detail, say)."""
+    if meta["shape"] == "transport-error":
+        fault = (meta.get("injected") or {}).get("fault")
+        name = fault if fault in _NETWORK_FAULTS else "no-response"
+        return name, f"no response ({name})"
+    errors = meta["errors"]
+    headline = next((e for e in errors if e["category"] == meta["category"]), None)
+    status = f"HTTP {meta['status']}"
+    if headline is None:
+        return status, f"{status} {meta['status_text']}"
+    if headline["code"] is not None:
+        return str(headline["code"]), headline["label"]
+    problem = headline["type"] or ""
+    if problem and problem != "about:blank":
+        slug = problem.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        entry = catalog.problem_by_slug(slug)
+        return slug, f"{slug} ({entry.title})" if entry and entry.title else slug
+    return status, headline["label"]
+
+
+def write_finding(flow: http.HTTPFlow, meta: dict[str, Any], finding: Finding) -> None:
+    meta["audit"] = finding.to_dict()
+    line = f"audit: {finding.verdict} — {finding.text}"
+    meta["comment"] = "\n".join(part for part in (meta.get("comment") or "", line) if part)
+    flow.comment = "\n".join(part for part in (flow.comment, line) if part)
+    if not flow.marked or flow.marked == meta.get("marker"):
+        flow.marked = AUDIT_MARKER
+        meta["marker"] = AUDIT_MARKER
+    logger.warning(f"{meta.get('endpoint', '')}: {finding.verdict}: {finding.text}")
+
+
+def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:
+    """`88 Rate limit exceeded: 4 errors; early-retry 3 -> retry too early`"""
+    lines = []
+    for row in verdicts:
+        findings = ", ".join(f"{name} {count}" for name, count in row["findings"].items())
+        counts = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
+        lines.append(
+            f"{row['label']}: {counts}{'; ' + findings if findings else ''} -> {row['verdict']}"
+        )
+    return lines
+
+
+def _answered_at(flow: http.HTTPFlow) -> float:
+    if flow.response is not None and flow.error is None:
+        return flow.response.timestamp_end or flow.response.timestamp_start
+    if flow.error is not None:
+        return flow.error.timestamp
+    return flow.request.timestamp_end or flow.request.timestamp_start

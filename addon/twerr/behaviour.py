@@ -1,0 +1,327 @@
+"""What a client did after an error, judged from the traffic alone: the audit's rules, pure.
+
+Each flow is a `Call` (who asked what, and when) and an `Outcome` (what came back, and when the
+client had it). `Tracker.observe` judges the call against what the same client was told before,
+then remembers the outcome. Times are the flows' own timestamps, so a recorded session is judged
+exactly as it was live. State is bounded: entries expire `memory` seconds after the error they
+remember, and at most `max_entries` of each kind are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections import OrderedDict
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
+from itertools import pairwise
+from typing import Any
+from typing import Literal
+
+MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
+MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
+GROWTH = 1.5  # a backoff: each wait at least this much longer than the one before
+
+Lost = Literal["answered", "unknown"]
+FindingName = Literal[
+    "duplicate-write",
+    "dead-credential",
+    "write-while-blocked",
+    "permanent-retry",
+    "missing-ids",
+    "retry-storm",
+    "early-retry",
+]
+VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its first finding only
+    "duplicate-write": "repeated a write",
+    "dead-credential": "retried a permanent error",
+    "write-while-blocked": "retried a permanent error",
+    "permanent-retry": "retried a permanent error",
+    "missing-ids": "retried a permanent error",
+    "retry-storm": "retry storm",
+    "early-retry": "retry too early",
+}
+HANDLED_WELL = "handled well"
+VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL)  # worst first
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
+UNSAFE_METHODS = frozenset({"POST"})
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    grace: float = 1.0  # a retry this close before the reset is in time (clocks, rounding)
+    storm_retries: int = 3  # this many retries ...
+    storm_seconds: float = 10.0  # ... within this many seconds, waits not growing: a storm
+    calm: float = 60.0  # after a 420, wait at least this long (Twitter: start at 60 s, double)
+    memory: float = 900.0  # an error is forgotten this long after it was answered
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    start: float  # when the request began
+    who: str  # the credential's hash, or the client's address when it sent none
+    method: str
+    endpoint: str  # "GET /2/tweets/:id": the rate-limit bucket
+    fingerprint: str  # the exact request: method, path, query and body, no oauth_* values
+    target: str  # path and query, to look for ids in
+    anonymous: bool = False  # no credential: `who` is the client's address
+
+    @property
+    def writes(self) -> bool:
+        return self.method in WRITE_METHODS
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    end: float  # when the client had the answer (or the failure)
+    kind: str  # "88", "usage-capped", "HTTP 503", "timeout": what verdicts are tallied by
+    label: str  # "88 Rate limit exceeded"
+    status: int  # 0: no response
+    category: str
+    retry: str  # the catalog's advice: never, after_reset, backoff (never for a success)
+    retry_at: float | None = None  # when a retry can succeed, if a header said
+    blocks: str | None = None  # "writes" or "credential": what the client must stop using
+    lost: Lost | None = None  # the client never had the API's answer: done, or maybe done
+    missing: frozenset[str] = frozenset()  # ids a partial answer reported missing
+
+    @property
+    def settled(self) -> bool:
+        """The endpoint answered (a success, or a success with partial errors)."""
+        return 200 <= self.status < 400 and self.lost is None
+
+    @property
+    def is_error(self) -> bool:
+        return self.category != "success" or self.lost is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    name: FindingName
+    kind: str  # the error kind it reacts to
+    text: str
+    seconds: float | None = None  # how early, or how quickly, as the text says
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[self.name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "finding": self.name,
+            "verdict": self.verdict,
+            "error": self.kind,
+            "text": self.text,
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
+        }
+
+
+@dataclass(slots=True)
+class _Spell:
+    """An error that a retry can outlive, and the calls made since (for storms)."""
+
+    last: Outcome
+    times: deque[float]  # the error's end, then each retry's start (the latest few)
+
+
+@dataclass(slots=True)
+class KindTally:
+    label: str
+    errors: int = 0
+    findings: Counter[FindingName] = field(default_factory=Counter)
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {VERDICTS[name] for name in self.findings}
+        return next(v for v in VERDICT_ORDER if v in verdicts or v == HANDLED_WELL)
+
+
+class Tracker:
+    def __init__(
+        self, thresholds: Thresholds | None = None, max_entries: int = MAX_ENTRIES
+    ) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.max_entries = max_entries
+        self.spells: OrderedDict[tuple[str, str], _Spell] = OrderedDict()  # (who, endpoint)
+        self.refused: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, request)
+        self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
+        self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
+        self.kinds: dict[str, KindTally] = {}
+
+    @property
+    def idle(self) -> bool:
+        """Nothing remembered: a success cannot be judged, nor change anything."""
+        return not (self.spells or self.refused or self.blocked or self.missing)
+
+    def __len__(self) -> int:
+        return len(self.spells) + len(self.refused) + len(self.blocked) + len(self.missing)
+
+    def observe(self, call: Call, outcome: Outcome) -> Finding | None:
+        self._expire(call.start)
+        finding = self._judge(call)
+        self._remember(call, outcome)
+        self._tally(outcome, finding)
+        return finding
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        """Per error kind, most errors first: counts, findings and the verdict."""
+        ranked = sorted(self.kinds.items(), key=lambda item: (-item[1].errors, item[0]))
+        return [
+            {
+                "error": kind,
+                "label": tally.label,
+                "errors": tally.errors,
+                "findings": dict(tally.findings.most_common()),
+                "verdict": tally.verdict,
+            }
+            for kind, tally in ranked
+        ]
+
+    def _judge(self, call: Call) -> Finding | None:
+        blocked = _before(self.blocked.get(call.who), call)
+        if blocked and (blocked.blocks == "credential" or call.writes):
+            if blocked.blocks == "credential":
+                text = f"used the credential again after {blocked.label}; it needs a new token"
+                return Finding("dead-credential", blocked.kind, text)
+            text = f"sent a write after {blocked.label}; writes fail until that is fixed"
+            return Finding("write-while-blocked", blocked.kind, text)
+        refused = _before(self.refused.get((call.who, call.fingerprint)), call)
+        if refused and refused.lost and call.method in UNSAFE_METHODS:
+            how = "the API had done it" if refused.lost == "answered" else "it may have been done"
+            text = (
+                f"repeated a {call.method} whose answer was lost ({refused.label}; {how}): "
+                "against the real API this makes a duplicate"
+            )
+            return Finding("duplicate-write", refused.kind, text, call.start - refused.end)
+        if refused and refused.retry == "never":
+            ago = call.start - refused.end
+            text = f"repeated a request that got {refused.label} {ago:.1f} s before: it fails again"
+            return Finding("permanent-retry", refused.kind, text, ago)
+        if self.missing:
+            asked = {
+                ident: outcome
+                for ident in _ids_in(call.target)
+                if (outcome := _before(self.missing.get((call.who, ident)), call))
+                and call.start - outcome.end <= self.thresholds.storm_seconds
+            }
+            if asked:
+                first = min(asked.values(), key=lambda outcome: outcome.end)
+                ids = ", ".join(sorted(asked))
+                text = f"asked again at once for {ids}, reported missing ({first.label})"
+                return Finding("missing-ids", first.kind, text, call.start - first.end)
+        spell = self.spells.get((call.who, call.endpoint))
+        if spell is not None and spell.last.end <= call.start:
+            return self._timing(call, spell)
+        return None
+
+    def _timing(self, call: Call, spell: _Spell) -> Finding | None:
+        last = spell.last
+        retry_at = last.retry_at
+        if retry_at is None and last.status == 420:
+            retry_at = last.end + self.thresholds.calm
+        if last.retry == "after_reset" and retry_at is not None:
+            early = retry_at - call.start
+            if early <= self.thresholds.grace:
+                return None
+            text = f"retried {early:.1f} s before the rate limit resets, after {last.label}"
+            return Finding("early-retry", last.kind, text, early)
+        # transient errors, and rate limits that name no reset: the retries must back off
+        spell.times.append(call.start)
+        needed = self.thresholds.storm_retries
+        if len(spell.times) <= needed:
+            return None
+        retries = list(spell.times)[-needed:]
+        span = call.start - retries[0]
+        if span > self.thresholds.storm_seconds:
+            return None
+        waits = [b - a for a, b in pairwise(list(spell.times)[-needed - 1 :])]
+        if all(b >= GROWTH * a for a, b in pairwise(waits)):
+            return None
+        shown = ", ".join(f"{wait:.2f}" for wait in waits)
+        text = (
+            f"{needed} retries in {span:.1f} s after {last.label}, waits not growing "
+            f"({shown} s): back off exponentially"
+        )
+        return Finding("retry-storm", last.kind, text, span)
+
+    def _remember(self, call: Call, outcome: Outcome) -> None:
+        spell_key, request_key = (call.who, call.endpoint), (call.who, call.fingerprint)
+        if outcome.settled:
+            self.spells.pop(spell_key, None)
+            self.refused.pop(request_key, None)
+            blocked = self.blocked.get(call.who)
+            if blocked and (blocked.blocks == "credential" or call.writes):
+                del self.blocked[call.who]  # it works again (a clock fixed, a permission given)
+            for ident in outcome.missing:
+                _put(self.missing, (call.who, ident), outcome, self.max_entries)
+            return
+        if not outcome.is_error:
+            return
+        if outcome.retry != "never" or outcome.lost:
+            spell = self.spells.get(spell_key)
+            if spell is None:
+                times = deque([outcome.end], maxlen=self.thresholds.storm_retries + 1)
+                spell = _Spell(outcome, times)
+            spell.last = outcome
+            _put(self.spells, spell_key, spell, self.max_entries)
+        if outcome.retry == "never" or (outcome.lost and call.method in UNSAFE_METHODS):
+            _put(self.refused, request_key, outcome, self.max_entries)
+        if outcome.blocks and not call.anonymous:
+            _put(self.blocked, call.who, outcome, self.max_entries)
+
+    def _tally(self, outcome: Outcome, finding: Finding | None) -> None:
+        if outcome.is_error:
+            self._kind(outcome.kind, outcome.label).errors += 1
+        if finding is not None:
+            self._kind(finding.kind, finding.kind).findings[finding.name] += 1
+
+    def _kind(self, kind: str, label: str) -> KindTally:
+        if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
+            kind, label = "other", "other errors"
+        tally = self.kinds.get(kind)
+        if tally is None:
+            tally = self.kinds[kind] = KindTally(label)
+        return tally
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.thresholds.memory
+        while self.spells and next(iter(self.spells.values())).last.end < horizon:
+            self.spells.popitem(last=False)
+        for table in (self.refused, self.blocked, self.missing):
+            while table and next(iter(table.values())).end < horizon:
+                table.popitem(last=False)
+
+
+def _before(outcome: Outcome | None, call: Call) -> Outcome | None:
+    """The outcome, if the client had it before it made the call (not a concurrent request)."""
+    return outcome if outcome is not None and outcome.end <= call.start else None
+
+
+def _put[K, V](table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > limit:
+        table.popitem(last=False)
+
+
+_ID_WORD = re.compile(r"[A-Za-z0-9_]+")
+_OAUTH_PARAM = re.compile(r"(^|&)oauth_[^&]*")
+
+
+def _ids_in(target: str) -> set[str]:
+    return set(_ID_WORD.findall(target))
+
+
+def fingerprint(method: str, path: str, body: bytes | None) -> str:
+    """The exact request, so a repeat can be told from a different request to the endpoint.
+    OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
+    route, _, query = path.partition("?")
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{method.upper()} {route}?{_OAUTH_PARAM.sub('', query)}\n".encode())
+    if body:
+        if body[:6] == b"oauth_" or b"&oauth_" in body:
+            body = _OAUTH_PARAM.sub("", body.decode("latin-1")).encode("latin-1")
+        digest.update(body)
+    return digest.hexdigest()

@@ -1,0 +1,147 @@
+"""The audit through a real mitmdump: scripted clients, good and bad, and tweepy itself.
+
+Each test starts a fake API behind mitmdump with twerr and injection rules, drives clients
+through it, then reads the flows mitmdump saved (`-w`) and its log, and checks the exact
+findings: which request was flagged, with what, and the verdict per error kind.
+"""
+
+import time
+
+import pytest
+import requests
+import tweepy
+from mitmproxy import io as mitmio
+
+from proxied import tokens
+
+pytestmark = pytest.mark.e2e
+
+
+def started(session, tmp_path, *inject: str):
+    flows = tmp_path / "flows.mitm"
+    return session(*inject, options=("-w", str(flows))), flows
+
+
+def findings(proxy, flows) -> list[tuple[str, str, str | None]]:
+    """(method, path, finding) for every flow mitmdump saved, in the order they ended."""
+    proxy.stop()
+    with flows.open("rb") as file:
+        saved = list(mitmio.FlowReader(file).stream())
+    return [
+        (
+            flow.request.method,
+            flow.request.path.split("?")[0],
+            (flow.metadata["twerr"]["audit"] or {}).get("finding"),
+        )
+        for flow in saved
+    ]
+
+
+def verdicts(proxy) -> list[str]:
+    return [
+        line.split("twerr audit: ", 1)[1]
+        for line in proxy.log.read_text().splitlines()
+        if "twerr audit: " in line
+    ]
+
+
+def get(s, path: str, token: str):
+    return requests.get(
+        f"https://api.twitter.com{path}",
+        headers={"authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+
+def test_tweepy_waiting_on_the_emulated_window_is_judged_handled_well(session, tmp_path):
+    s, flows = started(session, tmp_path, ":~u /2/tweets/search:88:ratelimit=2/3")
+    client = s.v2(wait_on_rate_limit=True)
+    for _ in range(4):
+        client.search_recent_tweets("twerr")
+    seen = findings(s.proxy, flows)
+    assert [finding for *_, finding in seen] == [None] * 5  # 4 answers and the one 429
+    assert [line.rsplit(" -> ", 1)[1] for line in verdicts(s.proxy)] == ["handled well"]
+    assert verdicts(s.proxy)[0].endswith(": 1 error -> handled well")
+
+
+def test_tweepy_retrying_in_a_loop_is_flagged(session, tmp_path):
+    s, flows = started(session, tmp_path, ":~u /2/tweets/search:88:ratelimit=2/900")
+    client = s.v2()
+    refused = 0
+    for _ in range(5):
+        try:
+            client.search_recent_tweets("twerr")
+        except tweepy.TooManyRequests:
+            refused += 1  # and straight back in: no wait for the reset
+    assert refused == 3
+    assert findings(s.proxy, flows) == [
+        ("GET", "/2/tweets/search/recent", None),
+        ("GET", "/2/tweets/search/recent", None),
+        ("GET", "/2/tweets/search/recent", None),  # the 429: not a finding, what follows is
+        ("GET", "/2/tweets/search/recent", "early-retry"),
+        ("GET", "/2/tweets/search/recent", "early-retry"),
+    ]
+    (verdict,) = verdicts(s.proxy)
+    assert verdict.endswith(": 3 errors; early-retry 2 -> retry too early")
+    log = s.proxy.log.read_text()
+    assert log.count("retry too early: retried ") == 2
+
+
+def test_a_storm_of_retries_and_a_client_that_backs_off(session, tmp_path):
+    s, flows = started(session, tmp_path, ":~u /1.1/statuses/home_timeline:http503")
+    path = "/1.1/statuses/home_timeline.json"
+    for _ in range(5):  # the impatient client: every 50 ms
+        assert get(s, path, "impatient").status_code == 503
+        time.sleep(0.05)
+    for wait in (0.1, 0.2, 0.4, 0.8, 0):  # the careful one: waits that double
+        assert get(s, path, "careful").status_code == 503
+        time.sleep(wait)
+    seen = [finding for *_, finding in findings(s.proxy, flows)]
+    assert seen == [None, None, None, "retry-storm", "retry-storm"] + [None] * 5
+    (verdict,) = verdicts(s.proxy)
+    assert verdict == "130 Over capacity: 10 errors; retry-storm 2 -> retry storm"
+
+
+def test_permanent_errors_and_lost_writes(session, tmp_path):
+    s, flows = started(
+        session,
+        tmp_path,
+        ":~u statuses/update:187",
+        "|~u /2/tweets$ & ~m POST|131|phase=response,times=1",
+        ":~u verify_credentials:89",
+        ':~u "/2/tweets[?]ids=":resource-not-found:times=1',
+    )
+    poster = s.v1(credentials=tokens("poster"))
+    for _ in range(2):  # the same Tweet again after "Status is a duplicate"
+        with pytest.raises(tweepy.Forbidden):
+            poster.update_status("hello")
+    writer = s.v2(credentials=tokens("writer"))
+    with pytest.raises(tweepy.TwitterServerError):
+        writer.create_tweet(text="hello", user_auth=True)
+    writer.create_tweet(text="hello", user_auth=True)  # the API had posted the first one
+    expired = s.v1(credentials=tokens("expired"))
+    with pytest.raises(tweepy.Unauthorized):
+        expired.verify_credentials()
+    expired.get_status(20)  # the same token, still
+    reader = s.v2()
+    reader.get_tweets([1234567890])  # 1234567890 comes back missing
+    reader.get_tweet(1234567890)  # and is asked for again at once
+    assert findings(s.proxy, flows) == [
+        ("POST", "/1.1/statuses/update.json", None),
+        ("POST", "/1.1/statuses/update.json", "permanent-retry"),
+        ("POST", "/2/tweets", None),
+        ("POST", "/2/tweets", "duplicate-write"),
+        ("GET", "/1.1/account/verify_credentials.json", None),
+        ("GET", "/1.1/statuses/show.json", "dead-credential"),
+        ("GET", "/2/tweets", None),
+        ("GET", "/2/tweets/1234567890", "missing-ids"),
+    ]
+    assert sorted(verdicts(s.proxy)) == sorted(
+        [
+            "187 Status is a duplicate: 2 errors; permanent-retry 1 -> retried a permanent error",
+            "89 Invalid or expired token: 1 error; dead-credential 1 -> retried a permanent error",
+            "HTTP 500 Internal Server Error: 1 error; duplicate-write 1 -> repeated a write",
+            "resource-not-found (Not Found Error): 1 error; missing-ids 1"
+            " -> retried a permanent error",
+        ]
+    )

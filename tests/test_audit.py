@@ -1,0 +1,235 @@
+"""The audit addon through mitmproxy's hooks: findings written on the offending flows."""
+
+import logging
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy import flow as mitmflow
+from mitmproxy.test import taddons
+
+import corpus
+from twerr.audit import AUDIT_MARKER
+from twerr.audit import Audit
+from twerr.classify import Classifier
+from twerr.scope import Scope
+
+BY_ID = {sample.id: sample for sample in corpus.load().responses}
+TOKEN = "AAAAAAAAAAAAAAAAAAAAAauditTestToken"
+
+
+def flow_at(sample_id, start, *, token=TOKEN, url=None, body=b""):
+    """A recorded flow of the sample, its request made at `start` (epoch seconds)."""
+    flow = corpus.make_flow(BY_ID[sample_id])
+    if url:
+        flow.request.url = url
+    flow.request.headers["authorization"] = f"Bearer {token}"
+    flow.request.content = body
+    flow.request.timestamp_start, flow.request.timestamp_end = start, start + 0.01
+    flow.response.timestamp_start, flow.response.timestamp_end = start + 0.1, start + 0.11
+    return flow
+
+
+class Proxy:
+    """The classifier and the audit, in the order the script loads them."""
+
+    def __init__(self, tctx, classifier, audit):
+        self.tctx, self.classifier, self.audit = tctx, classifier, audit
+
+    def send(self, flow):
+        if flow.error is not None:
+            self.classifier.error(flow)
+            self.audit.error(flow)
+        else:
+            self.classifier.response(flow)
+            self.audit.response(flow)
+        return flow
+
+
+@pytest.fixture
+def proxy():
+    classifier, audit = Classifier(Scope()), Audit()
+    with taddons.context(classifier.scope, classifier, audit) as tctx:
+        yield Proxy(tctx, classifier, audit)
+
+
+def test_a_retry_before_the_reset_is_written_on_the_flow(proxy, caplog):
+    first = proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    reset = first.metadata["twerr"]["retry_at"]
+    assert first.metadata["twerr"]["audit"] is None
+    caplog.set_level(logging.INFO)
+    retry = proxy.send(flow_at("v1.1-88-rate-limit", reset - 600.0))
+    meta = retry.metadata["twerr"]
+    assert meta["audit"] == {
+        "finding": "early-retry",
+        "verdict": "retry too early",
+        "error": "88",
+        "text": "retried 600.0 s before the rate limit resets, after 88 Rate limit exceeded",
+        "seconds": 600.0,
+    }
+    line = "audit: retry too early — " + meta["audit"]["text"]
+    assert retry.comment.split("\n")[-1] == line
+    assert meta["comment"].endswith(line)
+    assert retry.marked == meta["marker"] == AUDIT_MARKER
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "GET api.twitter.com/1.1/statuses/user_timeline.json: retry too early: "
+        + meta["audit"]["text"]
+    ]
+
+
+def test_a_retry_after_the_reset_is_fine(proxy):
+    first = proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    retry = proxy.send(flow_at("v1.1-success-gzip", first.metadata["twerr"]["retry_at"] + 0.5))
+    assert retry.metadata["twerr"]["audit"] is None
+    assert retry.marked == ""
+
+
+def test_the_credential_separates_clients(proxy):
+    first = proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    other = proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0, token="another-token"))
+    assert first.metadata["twerr"]["audit"] is None
+    assert other.metadata["twerr"]["audit"] is None
+
+
+def test_the_finding_holds_no_credential(proxy):
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    retry = proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
+    assert retry.metadata["twerr"]["audit"]
+    assert TOKEN not in str(retry.metadata) and TOKEN not in retry.comment
+
+
+def test_repeating_a_duplicate_post(proxy):
+    proxy.send(flow_at("v1.1-187-duplicate", 1000.0, body=b"status=hello"))
+    again = proxy.send(flow_at("v1.1-187-duplicate", 1002.0, body=b"status=hello"))
+    assert again.metadata["twerr"]["audit"]["finding"] == "permanent-retry"
+    assert again.metadata["twerr"]["audit"]["verdict"] == "retried a permanent error"
+    other = proxy.send(flow_at("v1.1-187-duplicate", 1003.0, body=b"status=other"))
+    assert other.metadata["twerr"]["audit"] is None
+
+
+def test_a_locked_account_must_not_keep_writing(proxy):
+    proxy.send(flow_at("v1.1-326-locked", 1000.0))
+    read = proxy.send(flow_at("v1.1-success-gzip", 1001.0))
+    write = proxy.send(flow_at("v1.1-187-duplicate", 1002.0, body=b"status=new"))
+    assert read.metadata["twerr"]["audit"] is None
+    assert write.metadata["twerr"]["audit"]["finding"] == "write-while-blocked"
+    assert "326" in write.metadata["twerr"]["audit"]["text"]
+
+
+def test_an_invalid_token_must_be_replaced(proxy):
+    proxy.send(flow_at("v1.1-32-auth", 1000.0))
+    again = proxy.send(flow_at("v2-success-gzip", 1001.0))
+    assert again.metadata["twerr"]["audit"]["finding"] == "dead-credential"
+    assert again.marked == AUDIT_MARKER
+
+
+def test_a_post_repeated_after_its_answer_was_lost(proxy):
+    lost = flow_at("v1.1-187-duplicate", 1000.0, body=b"status=hello")
+    lost.response = None
+    lost.error = mitmflow.Error("Connection reset by peer", timestamp=1000.5)
+    proxy.send(lost)
+    assert lost.metadata["twerr"]["shape"] == "transport-error"
+    again = proxy.send(flow_at("v1.1-187-duplicate", 1001.0, body=b"status=hello"))
+    assert again.metadata["twerr"]["audit"]["finding"] == "duplicate-write"
+    assert "it may have been done" in again.metadata["twerr"]["audit"]["text"]
+
+
+def test_a_post_repeated_after_an_injected_lost_response(proxy):
+    lost = flow_at("v1.1-187-duplicate", 1000.0, body=b"status=hello")
+    lost.metadata["twerr"] = {"injected": {"fault": "131", "phase": "response"}}
+    proxy.send(lost)
+    again = proxy.send(flow_at("v1.1-187-duplicate", 1001.0, body=b"status=hello"))
+    assert again.metadata["twerr"]["audit"]["finding"] == "duplicate-write"
+    assert "the API had done it" in again.metadata["twerr"]["audit"]["text"]
+
+
+def test_asking_again_for_missing_ids(proxy):
+    proxy.send(flow_at("v2-partial-not-found", 1000.0))
+    again = proxy.send(
+        flow_at("v2-success-gzip", 1001.0, url="https://api.twitter.com/2/tweets?ids=456")
+    )
+    assert again.metadata["twerr"]["audit"]["finding"] == "missing-ids"
+    assert again.metadata["twerr"]["audit"]["text"].startswith("asked again at once for 456")
+
+
+def test_a_storm_of_retries_after_503s(proxy):
+    flows = [proxy.send(flow_at("v2-503-service-unavailable", 1000.0 + i * 0.2)) for i in range(5)]
+    found = [
+        f.metadata["twerr"]["audit"] and f.metadata["twerr"]["audit"]["finding"] for f in flows
+    ]
+    assert found == [None, None, None, "retry-storm", "retry-storm"]
+
+
+def test_a_marker_someone_else_set_is_kept(proxy):
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    retry = flow_at("v1.1-88-rate-limit", 1648976001.0)
+    retry.marked = ":star:"
+    proxy.send(retry)
+    assert retry.metadata["twerr"]["audit"] is not None
+    assert retry.marked == ":star:"
+
+
+def test_flows_outside_the_scope_are_not_judged(proxy):
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    outside = flow_at("v1.1-88-rate-limit", 1648976001.0, url="https://example.com/1.1/x.json")
+    proxy.send(outside)
+    assert "twerr" not in outside.metadata
+    assert outside.comment == ""
+
+
+def test_reclassifying_a_flow_drops_the_old_finding(proxy):
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    retry = proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
+    assert retry.comment.count("audit:") == 1
+    proxy.classifier.response(retry)  # a replay, say: the classifier writes afresh
+    assert "audit:" not in retry.comment
+    assert retry.metadata["twerr"]["audit"] is None
+
+
+def test_the_audit_can_be_switched_off(proxy):
+    proxy.tctx.configure(proxy.audit, twerr_audit=False)
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    retry = proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
+    assert retry.metadata["twerr"]["audit"] is None
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("twerr_audit_storm", "1/10", "at least 2 retries"),
+        ("twerr_audit_storm", "three", "Cannot parse twerr_audit_storm option 'three'"),
+        ("twerr_audit_storm", "3/0", "positive time"),
+        ("twerr_audit_grace", -1, "twerr_audit_grace must be at least 0"),
+        ("twerr_audit_memory", 0, "twerr_audit_memory must be at least 1"),
+    ],
+)
+def test_bad_thresholds_are_refused_and_the_old_ones_kept(proxy, option, value, message):
+    proxy.tctx.configure(proxy.audit, twerr_audit_storm="4/20")
+    before = proxy.audit.tracker.thresholds
+    with pytest.raises(exceptions.OptionsError, match=message):
+        proxy.tctx.configure(proxy.audit, **{option: value})
+    assert proxy.audit.tracker.thresholds == before
+    assert (before.storm_retries, before.storm_seconds) == (4, 20.0)
+
+
+def test_thresholds_are_options(proxy):
+    proxy.tctx.configure(proxy.audit, twerr_audit_storm="2/1", twerr_audit_grace=0)
+    thresholds = proxy.audit.tracker.thresholds
+    assert (thresholds.storm_retries, thresholds.storm_seconds, thresholds.grace) == (2, 1.0, 0)
+
+
+def test_verdicts_by_command_and_at_exit(proxy, caplog):
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
+    proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
+    proxy.send(flow_at("v1.1-187-duplicate", 1648976002.0))
+    assert proxy.audit.audit() == (
+        "88 Rate limit exceeded: 2 errors; early-retry 1 -> retry too early\n"
+        "187 Status is a duplicate: 1 error -> handled well"
+    )
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    proxy.audit.done()
+    assert [r.getMessage() for r in caplog.records] == [
+        "twerr audit: 88 Rate limit exceeded: 2 errors; early-retry 1 -> retry too early",
+        "twerr audit: 187 Status is a duplicate: 1 error -> handled well",
+    ]

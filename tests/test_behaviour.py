@@ -1,0 +1,292 @@
+"""The audit's rules, on scripted traffic: who asked what when, and what came back."""
+
+import dataclasses
+
+import pytest
+
+from twerr.behaviour import Call
+from twerr.behaviour import Outcome
+from twerr.behaviour import Thresholds
+from twerr.behaviour import Tracker
+from twerr.behaviour import fingerprint
+from twerr.ratelimit import endpoint_key
+
+TIMELINE = "/1.1/statuses/user_timeline.json?screen_name=TwitterDev"
+UPDATE = "/1.1/statuses/update.json"
+
+
+def call(start, path=TIMELINE, *, method="GET", who="alice", body=b""):
+    return Call(
+        start=start,
+        who=who,
+        method=method,
+        endpoint=endpoint_key(method, path),
+        fingerprint=fingerprint(method, path, body),
+        target=path,
+    )
+
+
+def ok(end, **changes):
+    return Outcome(end, "HTTP 200", "HTTP 200 OK", 200, "success", "never", **changes)
+
+
+def rate_limited(end, reset=60.0):
+    return Outcome(end, "88", "88 Rate limit exceeded", 429, "rate_limit", "after_reset", reset)
+
+
+def unavailable(end):
+    return Outcome(end, "HTTP 503", "HTTP 503 Service Unavailable", 503, "server", "backoff")
+
+
+def duplicate(end):
+    return Outcome(end, "187", "187 Status is a duplicate", 403, "duplicate", "never")
+
+
+def calm(end):
+    return Outcome(end, "HTTP 420", "HTTP 420 Enhance Your Calm", 420, "rate_limit", "after_reset")
+
+
+def expired(end):
+    return Outcome(
+        end,
+        "89",
+        "89 Invalid or expired token",
+        401,
+        "authentication",
+        "never",
+        blocks="credential",
+    )
+
+
+def read_only(end):
+    return Outcome(end, "261", "261 Application cannot perform write actions.", 403,
+                   "permission", "never", blocks="writes")  # fmt: skip
+
+
+def lost(end, how="answered"):
+    return Outcome(end, "reset", "no response (reset)", 0, "network", "backoff", lost=how)
+
+
+def judged(steps, thresholds=None):
+    """The finding names for each (call, outcome) step, in order (None: nothing found)."""
+    tracker = Tracker(thresholds)
+    found = []
+    for request, outcome in steps:
+        finding = tracker.observe(request, outcome)
+        found.append(finding.name if finding else None)
+    return found
+
+
+def test_a_client_that_waits_for_the_reset_is_not_flagged():
+    steps = [(call(0), rate_limited(0.1, reset=60)), (call(60.5), ok(60.6)), (call(61), ok(61.1))]
+    assert judged(steps) == [None, None, None]
+
+
+def test_retrying_before_the_reset_is_flagged_with_how_early():
+    tracker = Tracker()
+    tracker.observe(call(0), rate_limited(0.1, reset=60))
+    finding = tracker.observe(call(0.5), rate_limited(0.6, reset=60))
+    assert finding.name == "early-retry"
+    assert finding.verdict == "retry too early"
+    assert finding.seconds == pytest.approx(59.5)
+    assert (
+        finding.text == "retried 59.5 s before the rate limit resets, after 88 Rate limit exceeded"
+    )
+    assert tracker.observe(call(1), rate_limited(1.1, reset=60)).name == "early-retry"
+
+
+@pytest.mark.parametrize(
+    "retry_start,grace,expected",
+    [(59.0, 1.0, None), (58.9, 1.0, "early-retry"), (59.9, 0.0, "early-retry"), (60, 0, None)],
+)
+def test_grace_before_the_reset(retry_start, grace, expected):
+    steps = [(call(0), rate_limited(0.1, reset=60)), (call(retry_start), ok(retry_start))]
+    assert judged(steps, Thresholds(grace=grace)) == [None, expected]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        call(1, "/1.1/friends/list.json"),  # another endpoint: another window
+        call(1, who="bob"),  # another credential
+        call(1, "/1.1/statuses/user_timeline.json?screen_name=jack"),  # same endpoint: early
+    ],
+)
+def test_rate_limits_are_per_credential_and_endpoint(second):
+    expected = "early-retry" if second.who == "alice" and "timeline" in second.target else None
+    assert judged([(call(0), rate_limited(0.1)), (second, ok(1.1))]) == [None, expected]
+
+
+def test_a_request_sent_before_the_error_arrived_is_not_a_reaction_to_it():
+    # two requests in flight at once: the second began before the first one's 429 came back
+    assert judged([(call(0), rate_limited(5)), (call(4), rate_limited(6))]) == [None, None]
+
+
+def test_retries_at_a_steady_pace_after_a_server_error_are_a_storm():
+    steps = [(call(0), unavailable(0.05))]
+    steps += [(call(0.05 + 0.1 * i), unavailable(0.06 + 0.1 * i)) for i in range(1, 6)]
+    assert judged(steps) == [None, None, None, "retry-storm", "retry-storm", "retry-storm"]
+
+
+def test_the_storm_finding_names_the_waits():
+    tracker = Tracker()
+    for start in (0, 1, 2, 3):
+        finding = tracker.observe(call(start), unavailable(start))
+    assert finding.name == "retry-storm"
+    assert finding.text == (
+        "3 retries in 2.0 s after HTTP 503 Service Unavailable, waits not growing "
+        "(1.00, 1.00, 1.00 s): back off exponentially"
+    )
+
+
+def test_exponential_backoff_is_not_a_storm():
+    starts = [0, 0.5, 1.5, 3.5, 7.5, 15.5]
+    steps = [(call(t), unavailable(t)) for t in starts] + [(call(31.5), ok(31.6))]
+    assert judged(steps) == [None] * 7
+
+
+def test_retries_spread_wider_than_the_storm_window_are_not_a_storm():
+    steps = [(call(t), unavailable(t)) for t in (0, 6, 12, 18)]
+    assert judged(steps, Thresholds(storm_retries=3, storm_seconds=10)) == [None] * 4
+    steps = [(call(t), unavailable(t)) for t in (0, 4, 8, 12)]
+    assert judged(steps, Thresholds(storm_retries=3, storm_seconds=10))[-1] == "retry-storm"
+
+
+def test_a_success_ends_the_spell():
+    steps = [(call(0), unavailable(0)), (call(0.1), unavailable(0.1)), (call(0.2), ok(0.2))]
+    steps += [(call(0.3), unavailable(0.3)), (call(0.4), unavailable(0.4))]
+    assert judged(steps) == [None] * 5
+
+
+def test_a_rate_limit_without_a_reset_must_be_backed_off_from():
+    no_reset = dataclasses.replace(rate_limited(0), retry_at=None)
+    steps = [(call(t), dataclasses.replace(no_reset, end=t)) for t in (0, 0.01, 0.02, 0.03)]
+    assert judged(steps) == [None, None, None, "retry-storm"]
+
+
+def test_after_a_420_the_client_waits_the_calm_period():
+    assert judged([(call(0), calm(0)), (call(30), calm(30))])[-1] == "early-retry"
+    assert judged([(call(0), calm(0)), (call(61), ok(61))])[-1] is None
+    assert judged([(call(0), calm(0)), (call(10), ok(10))], Thresholds(calm=5))[-1] is None
+
+
+def test_repeating_a_request_that_got_a_permanent_error():
+    post = call(0, UPDATE, method="POST", body=b"status=hello")
+    again = dataclasses.replace(post, start=2)
+    other = call(3, UPDATE, method="POST", body=b"status=something+else")
+    assert judged([(post, duplicate(0.1)), (again, duplicate(2.1)), (other, ok(3.1))]) == [
+        None,
+        "permanent-retry",
+        None,
+    ]
+
+
+def test_oauth_values_do_not_make_a_repeat_look_new():
+    first = fingerprint(
+        "POST", UPDATE + "?oauth_nonce=1&oauth_signature=a", b"status=hi&oauth_nonce=1"
+    )
+    again = fingerprint(
+        "POST", UPDATE + "?oauth_nonce=2&oauth_signature=b", b"status=hi&oauth_nonce=2"
+    )
+    other = fingerprint(
+        "POST", UPDATE + "?oauth_nonce=2&oauth_signature=b", b"status=bye&oauth_nonce=3"
+    )
+    assert first == again != other
+
+
+def test_an_invalid_token_must_not_be_used_again():
+    steps = [(call(0), expired(0.1)), (call(1, "/2/users/me"), expired(1.1))]
+    steps += [(call(2, who="bob"), ok(2.1))]
+    assert judged(steps) == [None, "dead-credential", None]
+
+
+def test_after_a_write_ban_reads_are_fine_but_writes_are_flagged():
+    steps = [(call(0, UPDATE, method="POST", body=b"status=a"), read_only(0.1))]
+    steps += [(call(1), ok(1.1)), (call(2, "/1.1/favorites/create.json", method="POST"), ok(2))]
+    assert judged(steps) == [None, None, "write-while-blocked"]
+
+
+def test_a_credential_that_works_again_is_forgiven():
+    steps = [(call(0), expired(0.1)), (call(1, who="alice"), ok(1.1)), (call(2), ok(2.1))]
+    assert judged(steps) == [None, "dead-credential", None]
+
+
+def test_an_anonymous_client_is_not_banned_by_an_auth_error():
+    anonymous = dataclasses.replace(call(0), who="client 127.0.0.1", anonymous=True)
+    other = dataclasses.replace(anonymous, start=1, target="/2/users/me", fingerprint="other")
+    assert judged([(anonymous, expired(0.1)), (other, ok(1.1))]) == [None, None]
+
+
+@pytest.mark.parametrize("how", ["answered", "unknown"])
+def test_repeating_a_post_whose_answer_was_lost(how):
+    post = call(0, UPDATE, method="POST", body=b"status=hello")
+    tracker = Tracker()
+    tracker.observe(post, lost(0.5, how))
+    finding = tracker.observe(dataclasses.replace(post, start=1), ok(1.2))
+    assert finding.name == "duplicate-write"
+    assert finding.verdict == "repeated a write"
+    done = "the API had done it" if how == "answered" else "it may have been done"
+    assert done in finding.text
+
+
+def test_repeating_a_get_whose_answer_was_lost_is_fine():
+    assert judged([(call(0), lost(0.5, "unknown")), (call(1), ok(1.1))]) == [None, None]
+
+
+def test_asking_again_at_once_for_ids_reported_missing():
+    lookup = "/2/tweets?ids=20,1234567890"
+    partial = Outcome(0.2, "resource-not-found", "Not Found Error", 200, "not_found", "never",
+                      missing=frozenset({"1234567890"}))  # fmt: skip
+    again, later = call(1, "/2/tweets?ids=1234567890"), call(30, "/2/tweets?ids=1234567890")
+    assert judged([(call(0, lookup), partial), (again, ok(1.1))]) == [None, "missing-ids"]
+    assert judged([(call(0, lookup), partial), (later, ok(30.1))]) == [None, None]
+    assert judged([(call(0, lookup), partial), (call(1, "/2/tweets?ids=21"), ok(1))])[-1] is None
+
+
+def test_errors_are_forgotten_after_the_memory_and_state_stays_small():
+    tracker = Tracker(Thresholds(memory=900))
+    tracker.observe(call(0), rate_limited(0.1, reset=5000))
+    assert tracker.observe(call(10), ok(10)).name == "early-retry"
+    tracker.observe(call(20), rate_limited(20, reset=5000))
+    assert tracker.observe(call(1000), ok(1000)) is None
+    assert tracker.idle
+
+
+def test_the_tables_are_bounded():
+    tracker = Tracker(max_entries=100)
+    for i in range(5000):
+        tracker.observe(call(i * 0.001, who=f"user{i}"), expired(i * 0.001))
+    assert len(tracker.blocked) == len(tracker.refused) == 100
+    assert len(tracker) == 200
+
+
+def test_verdicts_per_error_kind():
+    tracker = Tracker()
+    steps = [(call(0), rate_limited(0.1)), (call(1), rate_limited(1.1)), (call(2), rate_limited(2))]
+    steps += [(call(0, who="bob"), unavailable(0)), (call(9, who="bob"), ok(9))]
+    steps += [(call(3, "/x", who="carol"), duplicate(3))]
+    for request, outcome in steps:
+        tracker.observe(request, outcome)
+    assert tracker.verdicts() == [
+        {
+            "error": "88",
+            "label": "88 Rate limit exceeded",
+            "errors": 3,
+            "findings": {"early-retry": 2},
+            "verdict": "retry too early",
+        },
+        {
+            "error": "187",
+            "label": "187 Status is a duplicate",
+            "errors": 1,
+            "findings": {},
+            "verdict": "handled well",
+        },
+        {
+            "error": "HTTP 503",
+            "label": "HTTP 503 Service Unavailable",
+            "errors": 1,
+            "findings": {},
+            "verdict": "handled well",
+        },
+    ]
