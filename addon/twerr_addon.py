@@ -3,10 +3,11 @@
 from twerr.audit import Audit
 from twerr.classify import Classifier
 from twerr.inject import Injector
+from twerr.reporter import Reporter
 from twerr.scope import Scope
 from twerr.view import TwitterErrorView
 
 scope = Scope()
 # The injector comes first: what it forges then passes through the classifier like the API's own;
-# the audit reads what the classifier wrote.
-addons = [scope, Injector(scope), Classifier(scope), Audit(), TwitterErrorView()]
+# the audit reads what the classifier wrote, and the reporter what both wrote.
+addons = [scope, Injector(scope), Classifier(scope), Audit(), Reporter(), TwitterErrorView()]

@@ -29,7 +29,7 @@ CORPUS_PATH = Path(__file__).parent / "data" / "corpus.toml"
 OAUTH_TOKEN = "1072250532645998596-Zq8dNbTm4ExampleAccessToken0001"
 OAUTH_SIGNATURE = "tnnArxj06cWHq44gCs1OSKk%2FjLY%3D"
 COOKIE_VALUE = "v1%3A166518322812345678"
-SECRETS = (OAUTH_TOKEN, OAUTH_SIGNATURE, COOKIE_VALUE, "xvz1evFS4wEEPTGEFPHBog")
+SECRETS = (OAUTH_TOKEN[:-4], OAUTH_SIGNATURE, COOKIE_VALUE, "xvz1evFS4wEEPTGEFPHBog")
 REQUEST_HEADERS = {
     "user-agent": "Tweepy/4.16.0 Python/3.12.1 Requests/2.32.3",
     "accept-encoding": "gzip, deflate",
@@ -138,6 +138,10 @@ def make_flow(sample: Sample, index: int = 0) -> http.HTTPFlow:
     flow.id = str(uuid.uuid5(UUIDS, sample.id))
     flow.timestamp_created = start
     headers = {"host": parts.hostname or "", **REQUEST_HEADERS}
+    # each sample comes from another user (a token of its own), as the samples are unrelated:
+    # the audit must not read them as one client's session
+    user_token = f"{OAUTH_TOKEN[:-4]}{index + 1:04d}"
+    headers["authorization"] = headers["authorization"].replace(OAUTH_TOKEN, user_token)
     flow.request = http.Request.make(sample.method, sample.url, b"", headers)
     flow.request.timestamp_start = start + 0.02
     flow.request.timestamp_end = start + 0.03

@@ -3,8 +3,8 @@
 It runs after the classifier, reads `flow.metadata["twerr"]`, and hands each flow to the pure
 `behaviour.Tracker`, which judges the request against what the same credential was told
 before. A finding is written on the offending flow: `metadata["twerr"]["audit"]`, a comment
-line, the 🛑 marker and a warning in the log. The verdicts per error kind are logged at exit and
-returned by `twerr.audit`.
+line, the 🛑 marker and a warning in the log. The verdicts per error kind are returned by
+`twerr.audit`, and the report (`twerr.report`, and at exit) shows them beside the errors.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from mitmproxy import ctx
 from mitmproxy import exceptions
 from mitmproxy import http
 
+from twerr import explain
 from twerr.behaviour import Call
 from twerr.behaviour import Finding
 from twerr.behaviour import Lost
@@ -43,8 +44,6 @@ OPTIONS = {
     "twerr_audit_memory",
 }
 _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
-# The network faults twerr injects, by name; a real failure is "no-response".
-_NETWORK_FAULTS = ("reset", "empty", "timeout", "truncate")
 
 
 class Audit:
@@ -106,10 +105,6 @@ class Audit:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._audit(flow)
-
-    def done(self) -> None:
-        for line in verdict_lines(self.tracker.verdicts()):
-            logger.info(f"twerr audit: {line}")
 
     @command.command("twerr.audit")
     def audit(self) -> str:
@@ -174,7 +169,7 @@ def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> O
         lost = "answered"  # the API did what was asked; the client was told otherwise
     elif flow.error is not None or meta["shape"] == "transport-error":
         lost = "unknown"
-    kind, label = error_kind(meta, catalog)
+    kind, label = explain.error_kind(meta, catalog)
     errors = meta["errors"]
     blocks = next(
         (
@@ -206,28 +201,6 @@ def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> O
         lost=lost,
         missing=missing,
     )
-
-
-def error_kind(meta: dict[str, Any], catalog: Catalog) -> tuple[str, str]:
-    """What verdicts are tallied by, and its name: ("88", "88 Rate limit exceeded"). Names do
-    not carry what varies between responses of a kind (a v2 problem's detail, say)."""
-    if meta["shape"] == "transport-error":
-        fault = (meta.get("injected") or {}).get("fault")
-        name = fault if fault in _NETWORK_FAULTS else "no-response"
-        return name, f"no response ({name})"
-    errors = meta["errors"]
-    headline = next((e for e in errors if e["category"] == meta["category"]), None)
-    status = f"HTTP {meta['status']}"
-    if headline is None:
-        return status, f"{status} {meta['status_text']}"
-    if headline["code"] is not None:
-        return str(headline["code"]), headline["label"]
-    problem = headline["type"] or ""
-    if problem and problem != "about:blank":
-        slug = problem.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-        entry = catalog.problem_by_slug(slug)
-        return slug, f"{slug} ({entry.title})" if entry and entry.title else slug
-    return status, headline["label"]
 
 
 def write_finding(flow: http.HTTPFlow, meta: dict[str, Any], finding: Finding) -> None:

@@ -16,6 +16,8 @@ from twerr.decode import PARTIAL_SHAPES
 PARTIAL_MARKER = ":information_source:"  # errors beside a success: part of the request failed
 UNDECODABLE_MARKER = ":question:"  # a body twerr could not read, with nothing else to show
 INJECTED_MARKER = ":syringe:"  # twerr itself made this response (or fault): not the API
+# The network faults twerr injects, by name; a real failure is "no-response".
+NETWORK_FAULTS = ("reset", "empty", "timeout", "truncate")
 LOG_LABEL_LIMIT = 100  # the log line stays one line; the comment and the view have the rest
 
 RETRY_WORDS = {
@@ -27,6 +29,11 @@ RETRY_WORDS = {
 
 def is_error(meta: dict[str, Any]) -> bool:
     return bool(meta["errors"]) or meta["shape"] == "undecodable"
+
+
+def worth_a_view(meta: dict[str, Any]) -> bool:
+    """The content view has something to say: an error, or an audit finding on the request."""
+    return is_error(meta) or bool(meta.get("audit"))
 
 
 def retry_advice(meta: dict[str, Any]) -> str:
@@ -63,6 +70,30 @@ def injected_line(record: dict[str, Any]) -> str:
     if record.get("draw") is not None:
         text += f", draw {record['draw']:.4f} (seed {record.get('seed')})"
     return text
+
+
+def error_kind(meta: dict[str, Any], catalog: Catalog) -> tuple[str, str]:
+    """What verdicts are tallied by, and its name: ("88", "88 Rate limit exceeded"). Names do
+    not carry what varies between responses of a kind (a v2 problem's detail, say)."""
+    if meta["shape"] == "transport-error":
+        fault = (meta.get("injected") or {}).get("fault")
+        name = fault if fault in NETWORK_FAULTS else "no-response"
+        return name, f"no response ({name})"
+    errors = meta["errors"]
+    headline = next((e for e in errors if e["category"] == meta["category"]), None)
+    status = f"HTTP {meta['status']}"
+    if headline is None:
+        return status, f"{status} {meta['status_text']}"
+    if headline["code"] is not None:
+        return str(headline["code"]), headline["label"]
+    if meta["shape"] == "media-processing":  # "media InvalidMedia failed": named by the API
+        return headline["label"], headline["label"]
+    problem = headline["type"] or ""
+    if problem and problem != "about:blank":
+        slug = problem.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        entry = catalog.problem_by_slug(slug)
+        return slug, f"{slug} ({entry.title})" if entry and entry.title else slug
+    return status, f"{status} {meta['status_text']}"
 
 
 def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
@@ -103,6 +134,9 @@ def render(meta: dict[str, Any], body: bytes) -> str:
     out = [f"HTTP {meta['status']} {meta['status_text']} · {api} · shape {meta['shape']}"]
     if meta.get("injected"):
         out.append(injected_line(meta["injected"]).replace("injected by", "Injected by", 1))
+    if meta.get("audit"):
+        finding = meta["audit"]
+        out.append(f"Audit: {finding['verdict']} — {finding['text']}")
     if meta["note"]:
         out.append(f"Note: {meta['note']}")
     for error in meta["errors"]:
@@ -118,7 +152,8 @@ def render(meta: dict[str, Any], body: bytes) -> str:
             out.append(f"  action:   {error['action']}")
         for key, value in error["details"].items():
             out.append(f"  {key}: {value}")
-    out += ["", f"Advice: {retry_advice(meta)}."]
+    if is_error(meta):
+        out += ["", f"Advice: {retry_advice(meta)}."]
     out += _rate_limit_lines(meta.get("rate_limit"))
     out += ["", "Body:", _pretty(body)]
     return "\n".join(out)

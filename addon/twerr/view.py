@@ -21,13 +21,13 @@ class TwitterErrorContentview(contentviews.Contentview):
 
     def prettify(self, data: bytes, metadata: Metadata) -> str:
         meta = _twerr_metadata(metadata) or _decode_now(data, metadata)
-        if meta is None or not explain.is_error(meta):
+        if meta is None or not explain.worth_a_view(meta):
             raise ValueError("not a Twitter API error response")
         return explain.render(meta, data)
 
     def render_priority(self, data: bytes, metadata: Metadata) -> float:
         meta = _twerr_metadata(metadata)
-        return PRIORITY if meta is not None and explain.is_error(meta) else -1
+        return PRIORITY if meta is not None and explain.worth_a_view(meta) else -1
 
 
 twitter_error_view = TwitterErrorContentview()

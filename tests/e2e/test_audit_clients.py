@@ -5,6 +5,7 @@ through it, then reads the flows mitmdump saved (`-w`) and its log, and checks t
 findings: which request was flagged, with what, and the verdict per error kind.
 """
 
+import json
 import time
 
 import pytest
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.e2e
 
 
 def started(session, tmp_path, *inject: str):
-    flows = tmp_path / "flows.mitm"
-    return session(*inject, options=("-w", str(flows))), flows
+    flows, report = tmp_path / "flows.mitm", tmp_path / "report.json"
+    options = ("-w", str(flows), "--set", f"twerr_report={report}")
+    return session(*inject, options=options), flows
 
 
 def findings(proxy, flows) -> list[tuple[str, str, str | None]]:
@@ -38,10 +40,14 @@ def findings(proxy, flows) -> list[tuple[str, str, str | None]]:
 
 
 def verdicts(proxy) -> list[str]:
+    """The report's rows of errors by kind, as `label: count; findings -> verdict`."""
+    proxy.stop()
+    report = json.loads((proxy.log.parent / "report.json").read_text())
     return [
-        line.split("twerr audit: ", 1)[1]
-        for line in proxy.log.read_text().splitlines()
-        if "twerr audit: " in line
+        f"{row['label']}: {row['count']} error{'s' if row['count'] != 1 else ''}"
+        + "".join(f"; {name} {count}" for name, count in row["findings"].items())
+        + f" -> {row['verdict']}"
+        for row in report["errors_by_kind"]
     ]
 
 

@@ -1,0 +1,5 @@
+"""`python -m twerr report FLOWFILE...`"""
+
+from twerr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""`python -m twerr report FLOWFILE...`: the report of recorded flows, without a proxy.
+
+Flows are read one at a time from mitmproxy flow files (`-w` recordings) and HAR files, and go
+through the same classifier, audit and report as in mitmdump, so the report is the one a live
+session would have printed. A file that breaks off (truncated, corrupt) gives what was read
+before the break; every skip is said, with its reason, on stderr. The exit status is 1 only
+when no flow at all could be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from mitmproxy import exceptions
+from mitmproxy import flow as mitmflow
+from mitmproxy import http
+from mitmproxy import io as mitmio
+from mitmproxy.io.har import request_to_flow
+
+from twerr.audit import Audit
+from twerr.classify import Classifier
+from twerr.report import render_text
+from twerr.report import write_report
+from twerr.reporter import Reporter
+from twerr.scope import DEFAULT_SCOPE
+from twerr.scope import Scope
+from twerr.scope import parse_scope
+
+
+class Skips:
+    """What was not read or not reported, and why: flows counted per reason, and problems
+    with files, each said once."""
+
+    def __init__(self) -> None:
+        self.reasons: Counter[str] = Counter()
+        self.problems: list[str] = []
+
+    def note(self, reason: str) -> None:
+        self.reasons[reason] += 1
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def lines(self) -> list[str]:
+        lines = [f"twerr: {problem}" for problem in self.problems]
+        return lines + [f"twerr: skipped {n} {reason}" for reason, n in self.reasons.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.getLogger("twerr").setLevel(logging.ERROR)  # the report says it all, once
+    scope, skips = Scope(), Skips()
+    try:
+        scope.filter = parse_scope(args.scope)
+    except ValueError as e:
+        print(f"twerr: cannot parse --scope {args.scope!r}: {e}", file=sys.stderr)
+        return 2
+    classifier, audit, reporter = Classifier(scope), Audit(), Reporter()
+    read = 0
+    for path in args.files:
+        for flow in read_flows(Path(path), skips):
+            read += 1
+            if not isinstance(flow, http.HTTPFlow):
+                skips.note("flows that are not HTTP (TCP, UDP, DNS)")
+                continue
+            if not scope(flow):
+                skips.note("flows outside the scope (not the Twitter/X API; see --scope)")
+                continue
+            if flow.response is None and flow.error is None:
+                skips.note("requests without a response or an error")
+                continue
+            if flow.response is not None:
+                classifier.response(flow)
+                audit.response(flow)
+                reporter.response(flow)
+            else:
+                classifier.error(flow)
+                audit.error(flow)
+                reporter.error(flow)
+    for line in skips.lines():
+        print(line, file=sys.stderr)
+    if not read:
+        print("twerr: no flow could be read", file=sys.stderr)
+        return 1
+    data = reporter.report.to_dict()
+    if args.format == "json":
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(data))
+    for target, kind in ((args.json, "json"), (args.html, "html")):
+        if target:
+            written = write_report(data, target, kind)
+            print(f"twerr: report written to {written}", file=sys.stderr)
+    return 0
+
+
+def read_flows(path: Path, skips: Skips) -> Iterator[mitmflow.Flow]:
+    """The flows of a .mitm or HAR file, one at a time; what cannot be read is noted."""
+    try:
+        file = path.open("rb")
+    except OSError as e:
+        skips.problem(f"{path}: cannot open: {e.strerror}")
+        return
+    with file:
+        if file.read(1) in (b"{", b"\xef"):  # HAR is JSON (some tools add a byte-order mark)
+            file.seek(0)
+            yield from _har_flows(path, file.read(), skips)
+            return
+        file.seek(0)
+        count = 0
+        try:
+            for flow in mitmio.FlowReader(file).stream():
+                count += 1
+                yield flow
+        except exceptions.FlowReadException as e:
+            read = f"the {count} flows before it are reported" if count else "nothing was read"
+            skips.problem(f"{path}: unreadable after flow {count} ({e}); {read}")
+
+
+def _har_flows(path: Path, data: bytes, skips: Skips) -> Iterator[mitmflow.Flow]:
+    try:
+        entries = json.loads(data.decode("utf-8-sig"))["log"]["entries"]
+        if not isinstance(entries, list):
+            raise TypeError("log.entries is not a list")
+    except (ValueError, KeyError, TypeError) as e:
+        skips.problem(f"{path}: not a HAR file ({type(e).__name__}: {e})")
+        return
+    for index, entry in enumerate(entries):
+        try:
+            flow = request_to_flow(entry)
+        except Exception as e:  # mitmproxy's HAR import raises whatever the entry provokes
+            # the type only: the message may quote the entry, credentials included
+            skips.problem(f"{path}: HAR entry {index} skipped ({type(e).__name__})")
+            continue
+        yield flow
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twerr", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser(
+        "report",
+        help="report the Twitter/X API errors in recorded flows",
+        description="Read mitmproxy flow files and HAR files and print twerr's report.",
+    )
+    report.add_argument("files", nargs="+", metavar="FLOWFILE", help=".mitm or .har files")
+    report.add_argument(
+        "--format", choices=["text", "json"], default="text", help="what to print (text)"
+    )
+    report.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
+    report.add_argument("--html", metavar="PATH", help="also write it as one HTML page here")
+    report.add_argument(
+        "--scope",
+        default=DEFAULT_SCOPE,
+        help="which flows to report, as a mitmproxy filter (default: the Twitter/X API hosts)",
+    )
+    return parser

@@ -1,0 +1,161 @@
+"""`python -m twerr report`: recorded flows in, the report out; broken files said and survived."""
+
+import json
+import tracemalloc
+
+import pytest
+from mitmproxy import io as mitmio
+from mitmproxy.addons.savehar import SaveHar
+from mitmproxy.test import tflow
+
+import corpus
+from processes import BUNDLED_FLOWS
+from twerr.cli import main
+
+HEADLINE = "twerr report: 46 Twitter API responses, 42 errors (42 real, 0 injected)"
+
+
+def report(capsys, *args) -> tuple[int, str, str]:
+    status = main(["report", *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_bundled_flows(capsys):
+    status, out, err = report(capsys, BUNDLED_FLOWS)
+    assert status == 0
+    assert out.startswith(HEADLINE)
+    assert err == ""
+
+
+def test_json_and_html_files(capsys, tmp_path):
+    status, _, err = report(
+        capsys, BUNDLED_FLOWS, "--json", tmp_path / "r.json", "--html", tmp_path / "r.html"
+    )
+    assert status == 0
+    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 42
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert err.splitlines() == [
+        f"twerr: report written to {tmp_path / 'r.json'}",
+        f"twerr: report written to {tmp_path / 'r.html'}",
+    ]
+
+
+def test_json_on_stdout(capsys):
+    status, out, _ = report(capsys, BUNDLED_FLOWS, "--format", "json")
+    data = json.loads(out)
+    assert (status, data["responses"], data["errors"]) == (0, 46, 42)
+
+
+def test_a_truncated_file_gives_what_came_before_the_break(capsys, tmp_path):
+    data = BUNDLED_FLOWS.read_bytes()
+    with BUNDLED_FLOWS.open("rb") as file:
+        flows = list(mitmio.FlowReader(file).stream())
+    with (tmp_path / "whole.mitm").open("wb") as file:
+        writer = mitmio.FlowWriter(file)
+        for flow in flows[:10]:
+            writer.add(flow)
+    cut = tmp_path / "cut.mitm"
+    cut.write_bytes((tmp_path / "whole.mitm").read_bytes() + data[:500])  # 10 flows and a stub
+    status, out, err = report(capsys, cut)
+    assert status == 0
+    assert out.startswith("twerr report: 10 Twitter API responses")
+    assert err.splitlines() == [
+        f"twerr: {cut}: unreadable after flow 10 (Invalid data format.); "
+        "the 10 flows before it are reported"
+    ]
+
+
+def test_corrupt_and_missing_files_beside_a_good_one(capsys, tmp_path):
+    garbage = tmp_path / "garbage.mitm"
+    garbage.write_bytes(b"\x00\x01not a flow file" * 50)
+    missing = tmp_path / "missing.mitm"
+    status, out, err = report(capsys, garbage, missing, BUNDLED_FLOWS)
+    assert status == 0
+    assert out.startswith(HEADLINE)
+    assert err.splitlines() == [
+        f"twerr: {garbage}: unreadable after flow 0 (Invalid data format.); nothing was read",
+        f"twerr: {missing}: cannot open: No such file or directory",
+    ]
+
+
+def test_nothing_readable_is_a_failure(capsys, tmp_path):
+    garbage = tmp_path / "garbage.mitm"
+    garbage.write_bytes(b"12:not a flow,")
+    status, out, err = report(capsys, garbage, tmp_path / "missing.mitm")
+    assert status == 1
+    assert out == ""
+    assert err.splitlines()[-1] == "twerr: no flow could be read"
+
+
+def test_har_files(capsys, tmp_path):
+    har = SaveHar().make_har(corpus.make_flows())
+    har["log"]["entries"].insert(3, {"request": "not an entry"})
+    path = tmp_path / "session.har"
+    path.write_text(json.dumps(har))
+    status, out, err = report(capsys, path)
+    assert status == 0
+    assert out.startswith(HEADLINE)
+    assert err.splitlines() == [f"twerr: {path}: HAR entry 3 skipped (KeyError)"]
+    bad = tmp_path / "bad.har"
+    bad.write_text('{"log": {}}')
+    assert report(capsys, bad)[2].splitlines()[0] == (
+        f"twerr: {bad}: not a HAR file (KeyError: 'entries')"
+    )
+
+
+def test_what_is_not_reported_is_counted(capsys, tmp_path):
+    path = tmp_path / "mixed.mitm"
+    with path.open("wb") as file:
+        writer = mitmio.FlowWriter(file)
+        writer.add(corpus.make_flows()[5])
+        writer.add(tflow.ttcpflow())
+        writer.add(tflow.tflow(resp=True))  # address.com: not the API
+        writer.add(tflow.tflow(resp=False))
+    status, out, err = report(capsys, path)
+    assert (status, out.splitlines()[0][:40]) == (0, "twerr report: 1 Twitter API responses, 1")
+    assert err.splitlines() == [
+        "twerr: skipped 1 flows that are not HTTP (TCP, UDP, DNS)",
+        "twerr: skipped 2 flows outside the scope (not the Twitter/X API; see --scope)",
+    ]
+    status, out, _ = report(capsys, path, "--scope", "~all")
+    assert out.startswith("twerr report: 2 Twitter API responses")
+
+
+def test_a_bad_scope_is_refused(capsys):
+    status, _, err = report(capsys, BUNDLED_FLOWS, "--scope", "~nonsense")
+    assert status == 2
+    assert err.startswith("twerr: cannot parse --scope '~nonsense'")
+
+
+def peak_memory(capsys, path) -> int:
+    """Bytes allocated at the peak while the report of the file is made."""
+    tracemalloc.start()
+    try:
+        status, out, _ = report(capsys, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 0 and out.startswith("twerr report: ")
+    return peak
+
+
+def recording(path, repeats: int):
+    flows = corpus.make_flows()
+    with path.open("wb") as file:
+        writer = mitmio.FlowWriter(file)
+        for i in range(repeats):
+            for flow in flows:
+                flow.request.timestamp_start = 1.0e9 + i * 10
+                writer.add(flow)
+    return path
+
+
+@pytest.mark.timeout(300)
+def test_large_files_are_read_in_constant_memory(capsys, tmp_path):
+    small, large = recording(tmp_path / "small.mitm", 20), recording(tmp_path / "large.mitm", 60)
+    small_peak, large_peak = peak_memory(capsys, small), peak_memory(capsys, large)
+    grown = large.stat().st_size - small.stat().st_size
+    print(f"peak {small_peak / 1e6:.2f} MB for {small.stat().st_size / 1e6:.1f} MB of flows, "
+          f"{large_peak / 1e6:.2f} MB for {large.stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    assert large_peak - small_peak < grown / 20

@@ -1,0 +1,235 @@
+"""The report: counts over the bundled flows, injected against real, audit findings, the
+coverage matrix, and its text, JSON and HTML renderings; the addon's option and commands."""
+
+import json
+import logging
+import re
+from collections import Counter
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
+
+import corpus
+from twerr.audit import Audit
+from twerr.classify import Classifier
+from twerr.report import MAX_ENDPOINTS
+from twerr.report import Report
+from twerr.report import chart_svg
+from twerr.report import render_html
+from twerr.report import render_text
+from twerr.reporter import Reporter
+from twerr.scope import Scope
+
+SAMPLES = corpus.load().responses
+BY_ID = {sample.id: sample for sample in SAMPLES}
+
+
+class Proxy:
+    def __init__(self, tctx, classifier, audit, reporter):
+        self.tctx, self.classifier, self.audit, self.reporter = tctx, classifier, audit, reporter
+
+    def send(self, flow):
+        for addon in (self.classifier, self.audit, self.reporter):
+            addon.response(flow)
+        return flow
+
+
+@pytest.fixture
+def proxy():
+    classifier, audit, reporter = Classifier(Scope()), Audit(), Reporter()
+    with taddons.context(classifier.scope, classifier, audit, reporter) as tctx:
+        yield Proxy(tctx, classifier, audit, reporter)
+
+
+def at(sample_id, start, token="alice", **meta):
+    flow = corpus.make_flow(BY_ID[sample_id])
+    flow.request.headers["authorization"] = f"Bearer {token}"
+    flow.request.timestamp_start = start
+    flow.response.timestamp_start = flow.response.timestamp_end = start + 0.1
+    if meta:
+        flow.metadata["twerr"] = meta
+    return flow
+
+
+def bundled_report(proxy):
+    for flow in corpus.make_flows():
+        proxy.send(flow)
+    return proxy.reporter.report.to_dict()
+
+
+def test_exact_counts_over_the_bundled_flows(proxy):
+    data = bundled_report(proxy)
+    assert (data["responses"], data["errors"], data["real"], data["injected"]) == (46, 42, 42, 0)
+    assert data["findings"] == 0
+    expected = Counter(sample.expect.category for sample in SAMPLES)
+    assert data["categories"] == dict(expected)
+    assert sum(row["count"] for row in data["errors_by_kind"]) == 42
+    by_kind = {row["error"]: row for row in data["errors_by_kind"]}
+    assert by_kind["HTTP 401"]["count"] == 4
+    assert by_kind["88"] == {
+        "error": "88",
+        "label": "88 Rate limit exceeded",
+        "category": "rate_limit",
+        "statuses": [429],
+        "count": 1,
+        "injected": 0,
+        "real": 1,
+        "first_seen": "2026-01-01T00:00:50Z",
+        "last_seen": "2026-01-01T00:00:50Z",
+        "retry": "after_reset",
+        "advice": "retry after the rate-limit reset",
+        "findings": {},
+        "verdict": "handled well",
+    }
+    endpoints = {row["endpoint"]: row for row in data["endpoints"]}
+    assert endpoints["GET /2/tweets/search/recent"] == {
+        "endpoint": "GET /2/tweets/search/recent",
+        "requests": 4,
+        "errors": 4,
+        "injected": 0,
+        "kinds": {"client-forbidden": 1, "HTTP 503": 1, "invalid-request": 1, "HTTP 429": 1},
+    }
+    assert endpoints["GET /2/users/:id"]["requests"] == 2  # ids fold into one endpoint
+    assert sum(row["requests"] for row in data["endpoints"]) == 46
+    assert sum(row["real"] for row in data["coverage"]) == 42
+    assert (data["first_seen"], data["last_seen"]) == (
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:07:30Z",
+    )
+    assert sum(sum(v for k, v in row.items() if k != "minute") for row in data["timeline"]) == 42
+    json.dumps(data)  # JSON all the way down
+
+
+def test_injected_and_real_errors_and_findings(proxy):
+    injected = {"injected": {"fault": "88", "phase": "request", "rule": "twerr_inject[0]"}}
+    proxy.send(at("v1.1-88-rate-limit", 1648976000.0, **injected))
+    proxy.send(at("v1.1-88-rate-limit", 1648976010.0))  # real, and too early
+    proxy.send(at("v1.1-success-gzip", 1648976020.0, token="bob"))
+    data = proxy.reporter.report.to_dict()
+    assert (data["responses"], data["errors"], data["injected"], data["real"]) == (3, 2, 1, 1)
+    assert data["findings"] == 1
+    (row,) = data["errors_by_kind"]
+    assert (row["count"], row["injected"], row["real"]) == (2, 1, 1)
+    assert (row["findings"], row["verdict"]) == ({"early-retry": 1}, "retry too early")
+    (cell,) = [c for c in data["coverage"] if c["error"] == "88"]
+    assert cell == {
+        "endpoint": "GET /1.1/statuses/user_timeline.json",
+        "error": "88",
+        "injected": 1,
+        "real": 1,
+        "findings": {"early-retry": 1},
+        "client": "retry too early",
+    }
+
+
+def test_the_text_report(proxy):
+    text = render_text(bundled_report(proxy))
+    lines = text.splitlines()
+    assert lines[0] == (
+        "twerr report: 46 Twitter API responses, 42 errors (42 real, 0 injected), "
+        "0 audit findings, 2026-01-01T00:00:00Z to 2026-01-01T00:07:30Z"
+    )
+    assert [line for line in lines if line and not line.startswith(" ")][1:] == [
+        "Errors by kind",
+        "Errors by endpoint",
+        "Coverage: endpoint x error",
+    ]
+    row = next(line for line in lines if " 88 Rate limit exceeded " in line)
+    expected = "1 1 0 88 Rate limit exceeded rate_limit 2026-01-01T00:00:50Z 2026-01-01T00:00:50Z"
+    assert " ".join(row.split()) == expected + " retry after the rate-limit reset handled well"
+    long = next(line for line in lines if " 453 " in line)
+    assert "…" in long and "developer.twitter.com" not in long  # long messages are cut
+
+
+def test_the_html_page_is_self_contained(proxy):
+    page = render_html(bundled_report(proxy))
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<script|<link|<img|<iframe|\bsrc=|url\(", page)
+    assert "<svg" in page and "Errors by kind" in page and "Coverage: endpoint x error" in page
+    assert "https://developer.twitter.com/en/portal/product" in page  # full text in the page
+
+
+def test_html_escapes_what_came_from_the_wire():
+    report = Report()
+    meta = {
+        "status": 400,
+        "status_text": "Bad Request",
+        "api": "v1.1",
+        "shape": "v1.1-errors",
+        "category": "invalid_request",
+        "retry": "never",
+        "errors": [
+            {
+                "code": 999,
+                "type": None,
+                "label": "999 <script>alert(1)</script>",
+                "category": "invalid_request",
+            }
+        ],
+        "injected": None,
+        "audit": None,
+    }
+    report.add(meta, method="GET", path="/1.1/<b>x", when=0)
+    page = render_html(report.to_dict())
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_the_chart_has_one_bar_segment_per_slice_and_category():
+    timeline = [
+        {"minute": "2026-01-01T00:00:00Z", "rate_limit": 2, "server": 1},
+        {"minute": "2026-01-01T00:05:00Z", "server": 3},
+    ]
+    svg = chart_svg(timeline)
+    assert svg.count("<rect") == 3
+    assert "errors per 1 minute" in svg
+    long = [{"minute": f"2026-01-0{d}T00:00:00Z", "server": 1} for d in range(1, 4)]
+    assert chart_svg(long).count("<rect") == 3  # two days in at most 60 bars
+    assert "errors per 49 minutes" in chart_svg(long)
+    assert chart_svg([]) == "<p>No errors.</p>"
+
+
+def test_endpoints_are_bounded():
+    report = Report()
+    meta = {"category": "success", "errors": [], "shape": "success", "status": 200}
+    for i in range(MAX_ENDPOINTS + 50):
+        report.add(meta, method="GET", path=f"/1.1/thing{i}/x.json", when=i)
+    assert len(report.endpoints) == MAX_ENDPOINTS + 1
+    assert report.endpoints["other endpoints"].requests == 50
+
+
+# ---- the addon ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [("report.txt", r"must end in \.json or \.html"), ("/no/such/r.json", "does not exist")],
+)
+def test_a_bad_report_path_is_refused(proxy, tmp_path, value, message):
+    good = str(tmp_path / "r.json")
+    proxy.tctx.configure(proxy.reporter, twerr_report=good)
+    with pytest.raises(exceptions.OptionsError, match=message):
+        proxy.tctx.configure(proxy.reporter, twerr_report=value)
+    assert proxy.tctx.options.twerr_report == good
+
+
+def test_the_report_at_exit(proxy, tmp_path, caplog):
+    target = tmp_path / "session.html"
+    proxy.tctx.configure(proxy.reporter, twerr_report=str(target))
+    bundled_report(proxy)
+    caplog.set_level(logging.INFO)
+    proxy.reporter.done()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("twerr report: 46 Twitter API responses, 42 errors")
+    assert messages[1] == f"twerr: report written to {target}"
+    assert target.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_commands(proxy, tmp_path):
+    bundled_report(proxy)
+    assert proxy.reporter.show().startswith("twerr report: 46 Twitter API responses")
+    proxy.reporter.save(str(tmp_path / "r.json"))
+    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 42
+    with pytest.raises(exceptions.CommandError, match=r"must end in \.json or \.html"):
+        proxy.reporter.save(str(tmp_path / "r.csv"))
+    assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 46")
