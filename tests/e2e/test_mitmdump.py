@@ -61,7 +61,14 @@ def test_offline_over_the_bundled_flows(tmp_path):
     lines = result.stdout.splitlines()
     errors = [s for s in SAMPLES if s.expect.category != "success"]
     assert len([line for line in lines if " → " in line]) == len(errors)
-    summary = lines[-1].split("twerr: ", 1)[1]
+    (summary,) = [line.split("twerr: ", 1)[1] for line in lines if "twerr: " in line]
+    report = next(i for i, line in enumerate(lines) if "twerr report: " in line)
+    assert lines[report].endswith(
+        f"twerr report: {len(SAMPLES)} Twitter API responses, {len(errors)} errors "
+        f"({len(errors)} real, 0 injected), 0 audit findings, "
+        "2026-01-01T00:00:00Z to 2026-01-01T00:07:30Z"
+    )
+    assert lines[report + 2] == "Errors by kind"
     total, tally = summary.split(" Twitter API responses: ")
     assert int(total) == len(SAMPLES)
     counts = {c: int(n) for n, c in (part.split(" ") for part in tally.split(", "))}
