@@ -52,12 +52,12 @@ def proxy_free_env() -> dict[str, str]:
 class Mitmdump:
     """A live mitmdump on a free port; stop() ends it and returns its output."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, program: list[str] | None = None) -> None:
         self.port = free_port()
         self.log = tmp_path / f"mitmdump-{self.port}.log"
         self.confdir = tmp_path / "confdir"
         command = [
-            *mitmdump_command(),
+            *(program or mitmdump_command()),
             "--listen-host",
             "127.0.0.1",
             "--listen-port",
@@ -94,3 +94,37 @@ class Mitmdump:
                 self.process.wait()
         self.output.close()
         return self.log.read_text()
+
+
+WEB_PASSWORD = "twerr-test"
+
+
+class Mitmweb(Mitmdump):
+    """`scripts/web` (mitmweb with twerr and its columns) on free ports, without a browser."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.web_port = free_port()
+        super().__init__(
+            tmp_path,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(self.web_port),
+            "--no-web-open-browser",
+            "--set",
+            f"web_password={WEB_PASSWORD}",
+            *args,
+            program=[str(ROOT / "scripts" / "web")],
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.web_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"mitmweb's UI did not listen:\n{self.log.read_text()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
