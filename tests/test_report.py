@@ -65,6 +65,8 @@ def test_exact_counts_over_the_bundled_flows(proxy):
     expected = Counter(sample.expect.category for sample in SAMPLES)
     assert data["categories"] == dict(expected)
     assert sum(row["count"] for row in data["errors_by_kind"]) == 42
+    errors_expected = Counter(s.expect.category for s in SAMPLES if s.expect.category != "success")
+    assert {r["category"]: r["count"] for r in data["errors_by_category"]} == errors_expected
     by_kind = {row["error"]: row for row in data["errors_by_kind"]}
     assert by_kind["HTTP 401"]["count"] == 4
     assert by_kind["88"] == {
@@ -132,6 +134,7 @@ def test_the_text_report(proxy):
     )
     assert [line for line in lines if line and not line.startswith(" ")][1:] == [
         "Errors by kind",
+        "Errors by category",
         "Errors by endpoint",
         "Coverage: endpoint x error",
     ]

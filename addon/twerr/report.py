@@ -94,6 +94,7 @@ class Report:
         self.endpoints: dict[str, EndpointRow] = {}
         self.cells: dict[tuple[str, str], Cell] = {}
         self.minutes: dict[int, Counter[str]] = {}  # errors per minute, by category
+        self.error_categories: dict[str, list[int]] = {}  # category -> [errors, injected]
 
     def add(self, meta: dict[str, Any], *, method: str, path: str, when: float) -> None:
         """One classified flow: its twerr metadata, request method and path, and start time."""
@@ -118,6 +119,9 @@ class Report:
         tally.seen(when)
         row.errors += 1
         row.injected += injected
+        by_category = self.error_categories.setdefault(meta["category"], [0, 0])
+        by_category[0] += 1
+        by_category[1] += injected
         row.kinds[kind] += 1
         cell = self._cell(endpoint, kind)
         if injected:
@@ -152,6 +156,7 @@ class Report:
             "first_seen": _utc(self.first),
             "last_seen": _utc(self.last),
             "categories": dict(self.categories.most_common()),
+            "errors_by_category": self._by_category(),
             "errors_by_kind": [
                 {
                     "error": kind,
@@ -198,6 +203,13 @@ class Report:
                 for minute, counts in sorted(self.minutes.items())
             ],
         }
+
+    def _by_category(self) -> list[dict[str, Any]]:
+        ranked = sorted(self.error_categories.items(), key=lambda item: (-item[1][0], item[0]))
+        return [
+            {"category": category, "count": count, "injected": injected, "real": count - injected}
+            for category, (count, injected) in ranked
+        ]
 
     def _endpoint(self, method: str, path: str) -> tuple[str, EndpointRow]:
         endpoint = endpoint_key(method, path)
@@ -254,6 +266,14 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]
             "Errors by kind",
             list(KIND_HEADER),
             [[r[key] for key in KIND_COLUMNS] for r in kinds],
+        ),
+        (
+            "Errors by category",
+            ["count", "real", "injected", "category"],
+            [
+                [r["count"], r["real"], r["injected"], r["category"]]
+                for r in data["errors_by_category"]
+            ],
         ),
         (
             "Errors by endpoint",
