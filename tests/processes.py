@@ -72,13 +72,14 @@ class Mitmdump:
         )
         self.wait_until_listening()
 
-    def wait_until_listening(self, timeout: float = 30) -> None:
+    def wait_until_listening(self, port: int | None = None, timeout: float = 30) -> None:
+        """Until the proxy's port (or another port of the process) takes connections."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"mitmdump exited early:\n{self.log.read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", port or self.port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -116,14 +117,7 @@ class Mitmweb(Mitmdump):
             *args,
             program=[str(ROOT / "scripts" / "web")],
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.web_port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"mitmweb's UI did not listen:\n{self.log.read_text()}")
+        self.wait_until_listening(self.web_port)
 
     @property
     def url(self) -> str:

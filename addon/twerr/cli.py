@@ -54,7 +54,16 @@ class Skips:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.getLogger("twerr").setLevel(logging.ERROR)  # the report says it all, once
+    twerr_logger = logging.getLogger("twerr")
+    level = twerr_logger.level
+    twerr_logger.setLevel(logging.ERROR)  # the report says it all, once
+    try:
+        return _report(args)
+    finally:
+        twerr_logger.setLevel(level)
+
+
+def _report(args: argparse.Namespace) -> int:
     scope, skips = Scope(), Skips()
     try:
         scope.filter = parse_scope(args.scope)
