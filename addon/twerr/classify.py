@@ -15,6 +15,7 @@ from mitmproxy import addonmanager
 from mitmproxy import http
 
 from twerr import explain
+from twerr import guard
 from twerr.catalog import load_catalog
 from twerr.decode import Decoded
 from twerr.decode import decode
@@ -32,6 +33,7 @@ class Classifier:
     def load(self, loader: addonmanager.Loader) -> None:
         load_catalog()  # a broken catalog fails here, at start-up, not on the first flow
 
+    @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or not self.scope(flow):
             return
@@ -46,6 +48,7 @@ class Classifier:
         )
         self.tally[annotate(flow, decoded)["category"]] += 1
 
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.error is None or not self.scope(flow):
             return

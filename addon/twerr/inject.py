@@ -33,6 +33,7 @@ from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy.connection import ConnectionState
 
+from twerr import guard
 from twerr.forge import DAY_SECONDS
 from twerr.forge import WINDOW_SECONDS
 from twerr.forge import Window
@@ -304,6 +305,7 @@ class Injector:
 
     # ---- hooks -------------------------------------------------------------------------------
 
+    @guard.hook
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("twerr")
         if isinstance(meta, dict) and meta.get("injected") is not None and flow.live:
@@ -320,6 +322,7 @@ class Injector:
     def has_rules(self) -> bool:
         return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         # A plain function: with nothing to inject, no coroutine is made for each flow.
@@ -383,6 +386,7 @@ class Injector:
         else:
             self._undo(active, "nothing to do it to")
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pending = self.pending.get(flow.id)
@@ -400,6 +404,7 @@ class Injector:
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.id not in self.pending:
@@ -439,6 +444,7 @@ class Injector:
         finally:
             self.active.discard(flow.id)
 
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is not None:
@@ -447,6 +453,14 @@ class Injector:
             if pending.detour is not None:
                 self.relay.forget(pending.detour.token)
                 pending.detour.restore(flow)
+        self.active.discard(flow.id)
+
+    def forget(self, flow: http.HTTPFlow) -> None:
+        """After a hook failed on the flow (see guard): nothing more is done to it."""
+        pending = self.pending.pop(flow.id, None)
+        if pending is not None and pending.detour is not None:
+            self.relay.forget(pending.detour.token)
+            pending.detour.restore(flow)
         self.active.discard(flow.id)
 
     def _retire(self, active: ActiveRule) -> None:
@@ -628,6 +642,10 @@ class SlowDetour:
         self.injector = injector
         self.added = False
 
+    def forget(self, flow: http.HTTPFlow) -> None:
+        self.injector.forget(flow)
+
+    @guard.hook
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = self.injector.pending.get(flow.id)
         if pending is None or pending.active.rule.fault != "slow" or pending.detour is not None:
