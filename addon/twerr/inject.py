@@ -399,6 +399,9 @@ class Injector:
         if pending.detour is None:
             if pending.window is None:
                 flow.response.stream = False  # the fault replaces this response: buffer it
+            elif flow.response.stream:  # streamed: its headers go out before the response hook
+                del self.pending[flow.id]
+                await self._stamp_window(flow, pending)
             return
         await self._sleep(pending.active.rule, flow)
         pending.detour.restore(flow)
@@ -419,10 +422,7 @@ class Injector:
             return
         try:
             if pending.window is not None:
-                await self._sleep(pending.active.rule, flow)
-                for name, value in rate_limit_headers(pending.window):
-                    flow.response.headers[name] = value
-                _set_record(flow, pending.record)
+                await self._stamp_window(flow, pending)
                 return
             if pending.detour is not None:  # already sent, slowly: record what was sent
                 if flow.response.raw_content is None:
@@ -443,6 +443,14 @@ class Injector:
                 self._undo(pending.active, "nothing to do it to")
         finally:
             self.active.discard(flow.id)
+
+    async def _stamp_window(self, flow: http.HTTPFlow, pending: Pending) -> None:
+        """A request let through an emulated window: its response tells what is left."""
+        assert flow.response is not None and pending.window is not None
+        await self._sleep(pending.active.rule, flow)
+        for name, value in rate_limit_headers(pending.window):
+            flow.response.headers[name] = value
+        _set_record(flow, pending.record)
 
     @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
