@@ -94,6 +94,8 @@ def hook[Addon](
             return _finish(addon, flow, saved, name, result)
         return result
 
+    if inspect.iscoroutinefunction(method):  # an async def hook stays one for mitmproxy
+        return inspect.markcoroutinefunction(guarded)
     return guarded
 
 

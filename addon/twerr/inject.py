@@ -348,8 +348,8 @@ class Injector:
             logger.info(f"twerr: injecting with seed {self.seed} (replay: twerr_seed={self.seed})")
         rule = active.rule
         record = {
-            "rule": active.origin,
-            "spec": rule.describe(),
+            "rule": _storable(active.origin),
+            "spec": _storable(rule.describe()),
             "fault": rule.fault,
             "phase": rule.effective_phase,
             "seed": self.seed,
@@ -685,6 +685,12 @@ def _accepts_gzip(accept_encoding: str) -> bool:
         except ValueError:
             weights[name.strip()] = 1.0
     return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _storable(text: str) -> str:
+    """Text a flow file can hold: a rule given with undecodable bytes (mitmproxy keeps them
+    as lone surrogates) would otherwise make the flow unsaveable, and `-w` would drop it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:
