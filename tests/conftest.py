@@ -1,8 +1,6 @@
-"""Shared by every test module: the tally of hypothesis examples, printed after the run."""
+"""Prints the tally of hypothesis examples (tests/tally.py) after the run."""
 
-from collections import Counter
-
-EXAMPLES: Counter[str] = Counter()  # property test -> examples it ran (its body's calls)
+from tally import EXAMPLES
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

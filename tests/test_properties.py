@@ -14,7 +14,6 @@ import zlib
 
 import brotli
 import pytest
-from conftest import EXAMPLES
 from hypothesis import HealthCheck
 from hypothesis import example
 from hypothesis import given
@@ -31,6 +30,7 @@ from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
+from tally import EXAMPLES
 from twerr.classify import Classifier
 from twerr.classify import annotate
 from twerr.decode import decode

@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from upstream import Upstream
-from upstream import fixed
 
 from processes import SCRIPT
+from upstream import Upstream
+from upstream import fixed
 
 pytestmark = pytest.mark.e2e
 

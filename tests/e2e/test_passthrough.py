@@ -9,12 +9,12 @@ import threading
 import brotli
 import pytest
 from mitmproxy import io as mitmio
+
+from processes import SCRIPT
 from upstream import Canned
 from upstream import Upstream
 from upstream import chunked
 from upstream import fixed
-
-from processes import SCRIPT
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import io as mitmio
-from upstream import Upstream
-from upstream import fixed
 
 from processes import SCRIPT
+from upstream import Upstream
+from upstream import fixed
 
 pytestmark = pytest.mark.e2e
 
