@@ -12,10 +12,14 @@ from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
 from twerr.classify import Classifier
+from twerr.decode import decode
 from twerr.inject import Injector
 from twerr.scope import Scope
+from twerr.streams import KEEP_LIMIT
 from twerr.streams import Streams
+from twerr.streams import Watch
 from twerr.streams import is_stream_endpoint
+from twerr.streams import seen
 
 
 @pytest.mark.parametrize(
@@ -69,7 +73,7 @@ def test_in_scope_stream_responses_are_streamed(url, status, scope, streamed):
             tctx.configure(addon.scope, twerr_scope=scope)
         flow = response_flow(url, status)
         addon.responseheaders(flow)
-    assert flow.response.stream is streamed
+    assert bool(flow.response.stream) is streamed
 
 
 def test_a_fault_that_replaces_a_stream_buffers_it_and_a_window_stamps_it_at_once():
@@ -100,8 +104,29 @@ def test_a_fault_that_replaces_a_stream_buffers_it_and_a_window_stamps_it_at_onc
         replaced = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/sample/stream"))
         assert replaced.response.stream is False and replaced.response.status_code == 503
         passed = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/search/stream"))
-        assert passed.response.stream is True
+        assert passed.response.stream
         assert passed.metadata["sent"]["x-rate-limit-remaining"] == "1"
         assert passed.metadata["twerr"]["injected"]["window"]["remaining"] == 1
         assert passed.metadata["twerr"]["shape"] == "streamed"
         assert not injector.pending and not injector.active
+
+
+def test_a_watched_stream_passes_every_byte_and_keeps_its_error_lines():
+    watch = Watch()
+    chunks = [
+        b'{"data":{"id":"1"}}\r\n\r\n{"errors":[{"title":"operational-disconnect",',
+        b'"disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has',
+        b' been disconnected upstream for operational reasons.","type":"https://api.twitter.com',
+        b'/2/problems/operational-disconnect"}]}\r\n',
+        b"x" * (KEEP_LIMIT * 3),  # a line that never ends is not kept whole
+    ]
+    assert [watch(chunk) for chunk in chunks] == chunks
+    response = http.Response.make(200)
+    response.stream = watch
+    kept = seen(response)
+    assert kept == b"".join(chunks[:4]).split(b"\n")[2] + b"\n"
+    decoded = decode(200, {}, kept, path="/2/tweets/search/stream")
+    assert decoded.shape == "v2-errors" and decoded.errors[0].category == "server"
+    assert len(watch.tail) == KEEP_LIMIT
+    response.stream = True
+    assert seen(response) is None

@@ -16,6 +16,7 @@ from mitmproxy import http
 
 from twerr import explain
 from twerr import guard
+from twerr import streams
 from twerr.catalog import load_catalog
 from twerr.decode import Decoded
 from twerr.decode import decode
@@ -40,10 +41,13 @@ class Classifier:
         if flow.error is not None:  # killed in this hook (an injected network fault)
             self.error(flow)
             return
+        body = flow.response.raw_content
+        if body is None:  # streamed: what a watched stream's error lines said, if any
+            body = streams.seen(flow.response)
         decoded = decode(
             flow.response.status_code,
             flow.response.headers.fields,  # raw pairs: Headers.items() costs O(n²)
-            flow.response.raw_content,
+            body,
             path=flow.request.path,
         )
         self.tally[annotate(flow, decoded)["category"]] += 1
