@@ -5,9 +5,19 @@ from twerr.classify import Classifier
 from twerr.inject import Injector
 from twerr.reporter import Reporter
 from twerr.scope import Scope
+from twerr.streams import Streams
 from twerr.view import TwitterErrorView
 
 scope = Scope()
-# The injector comes first: what it forges then passes through the classifier like the API's own;
-# the audit reads what the classifier wrote, and the reporter what both wrote.
-addons = [scope, Injector(scope), Classifier(scope), Audit(), Reporter(), TwitterErrorView()]
+# Streams comes first: a fault that replaces a stream's response buffers it again. The injector
+# comes next: what it forges then passes through the classifier like the API's own; the audit
+# reads what the classifier wrote, and the reporter what both wrote.
+addons = [
+    scope,
+    Streams(scope),
+    Injector(scope),
+    Classifier(scope),
+    Audit(),
+    Reporter(),
+    TwitterErrorView(),
+]

@@ -13,6 +13,14 @@ def test_script_loads_and_wires_the_addons():
     with taddons.context() as tctx:
         loaded = script.Script(str(SCRIPT), reload=False)
         names = [type(addon).__name__ for addon in loaded.ns.addons]
-        assert names == ["Scope", "Injector", "Classifier", "Audit", "Reporter", "TwitterErrorView"]
+        assert names == [
+            "Scope",
+            "Streams",
+            "Injector",
+            "Classifier",
+            "Audit",
+            "Reporter",
+            "TwitterErrorView",
+        ]
         assert "twerr_scope" in tctx.options
         assert "twitter error" in contentviews.registry

@@ -20,6 +20,7 @@ from mitmproxy import exceptions
 from mitmproxy import http
 
 from twerr import explain
+from twerr import guard
 from twerr.behaviour import Call
 from twerr.behaviour import Finding
 from twerr.behaviour import Lost
@@ -100,9 +101,11 @@ class Audit:
         self.tracker.thresholds = thresholds
         self.enabled = ctx.options.twerr_audit
 
+    @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:
         self._audit(flow)
 
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         self._audit(flow)
 

@@ -15,6 +15,8 @@ from mitmproxy import addonmanager
 from mitmproxy import http
 
 from twerr import explain
+from twerr import guard
+from twerr import streams
 from twerr.catalog import load_catalog
 from twerr.decode import Decoded
 from twerr.decode import decode
@@ -32,20 +34,25 @@ class Classifier:
     def load(self, loader: addonmanager.Loader) -> None:
         load_catalog()  # a broken catalog fails here, at start-up, not on the first flow
 
+    @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or not self.scope(flow):
             return
         if flow.error is not None:  # killed in this hook (an injected network fault)
             self.error(flow)
             return
+        body = flow.response.raw_content
+        if body is None:  # streamed: what a watched stream's error lines said, if any
+            body = streams.seen(flow.response)
         decoded = decode(
             flow.response.status_code,
             flow.response.headers.fields,  # raw pairs: Headers.items() costs O(n²)
-            flow.response.raw_content,
+            body,
             path=flow.request.path,
         )
         self.tally[annotate(flow, decoded)["category"]] += 1
 
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.error is None or not self.scope(flow):
             return

@@ -169,7 +169,9 @@ def forge(
         headers.append(("content-type", content_type))
     if api == "v1.1" and from_api:
         headers.append(("status", f"{status} {reason_phrase(status, catalog)}"))
-    digest = hashlib.sha256(f"twerr {token} {fault} {path}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"twerr {token} {fault} {path}".encode("utf-8", "surrogatepass")
+    ).hexdigest()
     headers.append(("x-connection-hash", digest))
     headers.append(("x-transaction-id" if api == "v2" else "x-transaction", digest[:16]))
     if (status >= 400 or body) and rate_limit != "none" and from_api:

@@ -33,6 +33,7 @@ from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy.connection import ConnectionState
 
+from twerr import guard
 from twerr.forge import DAY_SECONDS
 from twerr.forge import WINDOW_SECONDS
 from twerr.forge import Window
@@ -304,6 +305,7 @@ class Injector:
 
     # ---- hooks -------------------------------------------------------------------------------
 
+    @guard.hook
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("twerr")
         if isinstance(meta, dict) and meta.get("injected") is not None and flow.live:
@@ -320,6 +322,7 @@ class Injector:
     def has_rules(self) -> bool:
         return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         # A plain function: with nothing to inject, no coroutine is made for each flow.
@@ -345,8 +348,8 @@ class Injector:
             logger.info(f"twerr: injecting with seed {self.seed} (replay: twerr_seed={self.seed})")
         rule = active.rule
         record = {
-            "rule": active.origin,
-            "spec": rule.describe(),
+            "rule": _storable(active.origin),
+            "spec": _storable(rule.describe()),
             "fault": rule.fault,
             "phase": rule.effective_phase,
             "seed": self.seed,
@@ -383,6 +386,7 @@ class Injector:
         else:
             self._undo(active, "nothing to do it to")
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pending = self.pending.get(flow.id)
@@ -395,11 +399,15 @@ class Injector:
         if pending.detour is None:
             if pending.window is None:
                 flow.response.stream = False  # the fault replaces this response: buffer it
+            elif flow.response.stream:  # streamed: its headers go out before the response hook
+                del self.pending[flow.id]
+                await self._stamp_window(flow, pending)
             return
         await self._sleep(pending.active.rule, flow)
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
+    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.id not in self.pending:
@@ -414,10 +422,7 @@ class Injector:
             return
         try:
             if pending.window is not None:
-                await self._sleep(pending.active.rule, flow)
-                for name, value in rate_limit_headers(pending.window):
-                    flow.response.headers[name] = value
-                _set_record(flow, pending.record)
+                await self._stamp_window(flow, pending)
                 return
             if pending.detour is not None:  # already sent, slowly: record what was sent
                 if flow.response.raw_content is None:
@@ -439,6 +444,15 @@ class Injector:
         finally:
             self.active.discard(flow.id)
 
+    async def _stamp_window(self, flow: http.HTTPFlow, pending: Pending) -> None:
+        """A request let through an emulated window: its response tells what is left."""
+        assert flow.response is not None and pending.window is not None
+        await self._sleep(pending.active.rule, flow)
+        for name, value in rate_limit_headers(pending.window):
+            flow.response.headers[name] = value
+        _set_record(flow, pending.record)
+
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is not None:
@@ -447,6 +461,14 @@ class Injector:
             if pending.detour is not None:
                 self.relay.forget(pending.detour.token)
                 pending.detour.restore(flow)
+        self.active.discard(flow.id)
+
+    def forget(self, flow: http.HTTPFlow) -> None:
+        """After a hook failed on the flow (see guard): nothing more is done to it."""
+        pending = self.pending.pop(flow.id, None)
+        if pending is not None and pending.detour is not None:
+            self.relay.forget(pending.detour.token)
+            pending.detour.restore(flow)
         self.active.discard(flow.id)
 
     def _retire(self, active: ActiveRule) -> None:
@@ -628,6 +650,10 @@ class SlowDetour:
         self.injector = injector
         self.added = False
 
+    def forget(self, flow: http.HTTPFlow) -> None:
+        self.injector.forget(flow)
+
+    @guard.hook
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = self.injector.pending.get(flow.id)
         if pending is None or pending.active.rule.fault != "slow" or pending.detour is not None:
@@ -659,6 +685,12 @@ def _accepts_gzip(accept_encoding: str) -> bool:
         except ValueError:
             weights[name.strip()] = 1.0
     return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _storable(text: str) -> str:
+    """Text a flow file can hold: a rule given with undecodable bytes (mitmproxy keeps them
+    as lone surrogates) would otherwise make the flow unsaveable, and `-w` would drop it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _set_record(flow: http.HTTPFlow, record: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy import types
 
+from twerr import guard
 from twerr.report import Report
 from twerr.report import render_text
 from twerr.report import write_report
@@ -40,9 +41,11 @@ class Reporter:
         if "twerr_report" in updated and ctx.options.twerr_report:
             check_report_path(ctx.options.twerr_report, "twerr_report option")
 
+    @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:
         self._add(flow)
 
+    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         self._add(flow)
 

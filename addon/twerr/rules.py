@@ -264,7 +264,7 @@ def load_rules_file(path: Path) -> list[tuple[Rule, str]]:
         raise ValueError(f"cannot read {path}: {e}") from None
     try:
         data = YAML(typ="rt", pure=True).load(text)
-    except YAMLError as e:
+    except (YAMLError, ValueError) as e:  # ValueError: an integer too long for int()
         raise ValueError(f"{path.name}: not valid YAML or JSON: {e}".replace("\n", " ")) from None
     except RecursionError:
         raise ValueError(f"{path.name}: nested too deeply to be a rules file") from None

@@ -1,0 +1,132 @@
+"""Streaming endpoints are streamed to the client, not buffered; nothing else is."""
+
+import asyncio
+
+import pytest
+from mitmproxy import http
+from mitmproxy.proxy.layers.http import HttpRequestHeadersHook
+from mitmproxy.proxy.layers.http import HttpRequestHook
+from mitmproxy.proxy.layers.http import HttpResponseHeadersHook
+from mitmproxy.proxy.layers.http import HttpResponseHook
+from mitmproxy.test import taddons
+from mitmproxy.test import tflow
+
+from twerr.classify import Classifier
+from twerr.decode import decode
+from twerr.inject import Injector
+from twerr.scope import Scope
+from twerr.streams import KEEP_LIMIT
+from twerr.streams import Streams
+from twerr.streams import Watch
+from twerr.streams import is_stream_endpoint
+from twerr.streams import seen
+
+
+@pytest.mark.parametrize(
+    "host,path,streamed",
+    [
+        ("stream.twitter.com", "/1.1/statuses/filter.json?track=x", True),
+        ("stream.x.com", "/1.1/statuses/sample.json", True),
+        ("userstream.twitter.com", "/1.1/user.json", True),
+        ("api.twitter.com", "/2/tweets/search/stream", True),
+        ("api.x.com", "/2/tweets/search/stream?tweet.fields=id", True),
+        ("api.twitter.com", "/2/tweets/sample/stream", True),
+        ("api.twitter.com", "/2/tweets/sample10/stream", True),
+        ("api.twitter.com", "/2/tweets/firehose/stream", True),
+        ("api.twitter.com", "/2/tweets/firehose/stream/lang/en", True),
+        ("api.twitter.com", "/2/tweets/compliance/stream", True),
+        ("api.twitter.com", "/2/likes/firehose/stream", True),
+        ("api.twitter.com", "/2/tweets/search/stream/rules", False),
+        ("api.twitter.com", "/2/tweets/search/stream/rules/counts", False),
+        ("api.twitter.com", "/2/tweets/search/recent", False),
+        ("api.twitter.com", "/1.1/statuses/update.json", False),
+        ("api.twitter.com", "/2/streamers", False),
+        ("upload.twitter.com", "/1.1/media/upload.json", False),
+    ],
+)
+def test_stream_endpoints(host, path, streamed):
+    assert is_stream_endpoint(host, path) is streamed
+
+
+def response_flow(url: str, status: int = 200) -> http.HTTPFlow:
+    flow = tflow.tflow(live=True)
+    flow.request = http.Request.make("GET", url)
+    flow.response = http.Response.make(status, b"", {"transfer-encoding": "chunked"})
+    return flow
+
+
+@pytest.mark.parametrize(
+    "url,status,scope,streamed",
+    [
+        ("https://stream.twitter.com/1.1/statuses/filter.json", 200, None, True),
+        ("https://api.twitter.com/2/tweets/search/stream", 200, None, True),
+        ("https://api.twitter.com/2/tweets/search/stream", 429, None, False),  # decoded instead
+        ("https://api.twitter.com/2/tweets/search/recent", 200, None, False),
+        ("https://example.com/2/tweets/search/stream", 200, None, False),  # out of scope
+        ("https://api.twitter.com/2/tweets/search/stream", 200, "~d example.com", False),
+    ],
+)
+def test_in_scope_stream_responses_are_streamed(url, status, scope, streamed):
+    addon = Streams(Scope())
+    with taddons.context(addon.scope, addon) as tctx:
+        if scope:
+            tctx.configure(addon.scope, twerr_scope=scope)
+        flow = response_flow(url, status)
+        addon.responseheaders(flow)
+    assert bool(flow.response.stream) is streamed
+
+
+def test_a_fault_that_replaces_a_stream_buffers_it_and_a_window_stamps_it_at_once():
+    scope = Scope()
+    injector = Injector(scope)
+    rules = [
+        ":~u sample/stream:http503:phase=response",
+        ":~u search/stream:88:ratelimit=2/900",
+    ]
+
+    async def through(tctx, url: str) -> http.HTTPFlow:
+        flow = tflow.tflow(live=True)
+        flow.request = http.Request.make("GET", url, b"", {"authorization": "Bearer abc"})
+        addons = tctx.master.addons
+        await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+        await addons.handle_lifecycle(HttpRequestHook(flow))
+        if flow.response is None:
+            flow.response = http.Response.make(200, b"", {"transfer-encoding": "chunked"})
+            await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
+            headers_sent = flow.response.headers.copy()  # what a streamed response sends
+            flow.response.raw_content = None if flow.response.stream else b"{}"
+            await addons.handle_lifecycle(HttpResponseHook(flow))
+            flow.metadata["sent"] = headers_sent
+        return flow
+
+    with taddons.context(scope, Streams(scope), injector, Classifier(scope)) as tctx:
+        tctx.configure(injector, twerr_seed=1, twerr_inject=rules)
+        replaced = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/sample/stream"))
+        assert replaced.response.stream is False and replaced.response.status_code == 503
+        passed = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/search/stream"))
+        assert passed.response.stream
+        assert passed.metadata["sent"]["x-rate-limit-remaining"] == "1"
+        assert passed.metadata["twerr"]["injected"]["window"]["remaining"] == 1
+        assert passed.metadata["twerr"]["shape"] == "streamed"
+        assert not injector.pending and not injector.active
+
+
+def test_a_watched_stream_passes_every_byte_and_keeps_its_error_lines():
+    watch = Watch()
+    chunks = [
+        b'{"data":{"id":"1"}}\r\n\r\n{"errors":[{"title":"operational-disconnect",',
+        b'"disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has',
+        b' been disconnected upstream for operational reasons.","type":"https://api.twitter.com',
+        b'/2/problems/operational-disconnect"}]}\r\n',
+        b"x" * (KEEP_LIMIT * 3),  # a line that never ends is not kept whole
+    ]
+    assert [watch(chunk) for chunk in chunks] == chunks
+    response = http.Response.make(200)
+    response.stream = watch
+    kept = seen(response)
+    assert kept == b"".join(chunks[:4]).split(b"\n")[2] + b"\n"
+    decoded = decode(200, {}, kept, path="/2/tweets/search/stream")
+    assert decoded.shape == "v2-errors" and decoded.errors[0].category == "server"
+    assert len(watch.tail) == KEEP_LIMIT
+    response.stream = True
+    assert seen(response) is None
