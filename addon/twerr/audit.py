@@ -118,9 +118,13 @@ class Audit:
         meta = flow.metadata.get("twerr")
         if not self.enabled or not isinstance(meta, dict) or "category" not in meta:
             return  # outside twerr_scope: the classifier left nothing
-        if self.tracker.idle and meta["category"] == "success" and flow.error is None:
-            return  # nothing remembered that a success could be judged against or change
-        finding = self.tracker.observe(call_of(flow), outcome_of(flow, meta, load_catalog()))
+        who = None
+        # a success is judged only against what its own client was told before
+        success = meta["category"] == "success" and flow.error is None
+        if success and (self.tracker.idle or not self.tracker.knows(who := who_of(flow))):
+            return
+        outcome = outcome_of(flow, meta, load_catalog())
+        finding = self.tracker.observe(call_of(flow, who), outcome)
         if finding is not None:
             write_finding(flow, meta, finding)
 
@@ -148,12 +152,21 @@ def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Th
     )
 
 
-def call_of(flow: http.HTTPFlow) -> Call:
+def who_of(flow: http.HTTPFlow) -> str:
+    """The credential's hash; for a request without one, the client's address."""
     request = flow.request
-    who = credential(request.headers.get("authorization"), request.query.items(multi=True))
-    anonymous = who == "anonymous"
-    if anonymous and flow.client_conn.peername:
-        who = f"client {flow.client_conn.peername[0]}"
+    authorization = request.headers.get("authorization")
+    # the query holds OAuth values only when no header does: parse it only then
+    who = credential(authorization, () if authorization else request.query.items(multi=True))
+    if who == "anonymous" and flow.client_conn.peername:
+        return f"client {flow.client_conn.peername[0]}"
+    return who
+
+
+def call_of(flow: http.HTTPFlow, who: str | None = None) -> Call:
+    request = flow.request
+    who = who or who_of(flow)
+    anonymous = who == "anonymous" or who.startswith("client ")
     return Call(
         start=request.timestamp_start,
         who=who,

@@ -148,7 +148,12 @@ class Tracker:
         self.refused: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, request)
         self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
         self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
+        self.told: OrderedDict[str, float] = OrderedDict()  # who -> when it last got an error
         self.kinds: dict[str, KindTally] = {}
+
+    def knows(self, who: str) -> bool:
+        """Whether this client got an error lately: only then can its success be judged."""
+        return who in self.told
 
     @property
     def idle(self) -> bool:
@@ -256,9 +261,12 @@ class Tracker:
                 del self.blocked[call.who]  # it works again (a clock fixed, a permission given)
             for ident in outcome.missing:
                 _put(self.missing, (call.who, ident), outcome, self.max_entries)
+            if outcome.missing:
+                _put(self.told, call.who, outcome.end, self.max_entries)
             return
         if not outcome.is_error:
             return
+        _put(self.told, call.who, outcome.end, self.max_entries)
         if outcome.retry != "never" or outcome.lost:
             spell = self.spells.get(spell_key)
             if spell is None:
@@ -292,6 +300,8 @@ class Tracker:
         for table in (self.refused, self.blocked, self.missing):
             while table and next(iter(table.values())).end < horizon:
                 table.popitem(last=False)
+        while self.told and next(iter(self.told.values())) < horizon:
+            self.told.popitem(last=False)
 
 
 def _before(outcome: Outcome | None, call: Call) -> Outcome | None:

@@ -95,6 +95,7 @@ class Report:
         self.cells: dict[tuple[str, str], Cell] = {}
         self.minutes: dict[int, Counter[str]] = {}  # errors per minute, by category
         self.error_categories: dict[str, list[int]] = {}  # category -> [errors, injected]
+        self._keys: dict[tuple[str, str], str] = {}  # (method, path) -> endpoint
 
     def add(self, meta: dict[str, Any], *, method: str, path: str, when: float) -> None:
         """One classified flow: its twerr metadata, request method and path, and start time."""
@@ -212,7 +213,11 @@ class Report:
         ]
 
     def _endpoint(self, method: str, path: str) -> tuple[str, EndpointRow]:
-        endpoint = endpoint_key(method, path)
+        endpoint = self._keys.get((method, path))
+        if endpoint is None:  # a client polling the same URL is named once
+            if len(self._keys) >= MAX_ENDPOINTS:
+                self._keys.clear()
+            endpoint = self._keys[method, path] = endpoint_key(method, path)
         if endpoint not in self.endpoints and len(self.endpoints) >= MAX_ENDPOINTS:
             endpoint = "other endpoints"
         row = self.endpoints.get(endpoint)
