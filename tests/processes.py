@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,11 +53,22 @@ def proxy_free_env() -> dict[str, str]:
 class Mitmdump:
     """A live mitmdump on a free port; stop() ends it and returns its output."""
 
-    def __init__(self, tmp_path: Path, *args: str, program: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        program: list[str] | None = None,
+        prefix: Sequence[str] = (),
+        timeout: float = 30,
+    ) -> None:
+        """program: what to run instead of mitmdump (scripts/web); prefix: a command that runs
+        the mitmdump (valgrind ...), which then gets timeout seconds to listen."""
         self.port = free_port()
         self.log = tmp_path / f"mitmdump-{self.port}.log"
         self.confdir = tmp_path / "confdir"
         command = [
+            *prefix,
+            *([sys.executable] if prefix else []),
             *(program or mitmdump_command()),
             "--listen-host",
             "127.0.0.1",
@@ -70,7 +82,7 @@ class Mitmdump:
         self.process = subprocess.Popen(
             command, stdout=self.output, stderr=subprocess.STDOUT, cwd=ROOT, env=proxy_free_env()
         )
-        self.wait_until_listening()
+        self.wait_until_listening(timeout=timeout)
 
     def wait_until_listening(self, port: int | None = None, timeout: float = 30) -> None:
         """Until the proxy's port (or another port of the process) takes connections."""

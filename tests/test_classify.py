@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from mitmproxy import exceptions
 from mitmproxy import flow as mitmflow
 from mitmproxy import io as mitmio
+from mitmproxy import log
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 from mitmproxy.test import tutils
@@ -268,6 +269,20 @@ def test_transport_error_out_of_scope_is_ignored():
     with taddons.context(classifier.scope, classifier):
         classifier.error(flow)
     assert flow.metadata == {} and flow.comment == ""
+
+
+def test_the_flow_lines_skip_only_the_deprecated_add_log_event():
+    def record(name: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.INFO, __file__, 1, "a line", None, None)
+
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier) as tctx:
+        legacy = tctx.master._legacy_log_events
+        assert isinstance(legacy, log.LegacyLogEvents)
+        assert not legacy.filter(record("twerr.flows"))
+        assert legacy.filter(record("twerr.classify"))  # the closing tally, notices
+        tctx.master.addons.remove(classifier)
+        assert legacy.filter(record("twerr.flows"))
 
 
 def test_streamed_response_is_classified_by_status():

@@ -8,6 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import corpus
+from twerr import decode as decode_module
 from twerr.catalog import load_catalog
 from twerr.decode import SCAN_WINDOW
 from twerr.decode import decode
@@ -462,6 +463,25 @@ def test_secrets_in_bodies_are_scrubbed(text, secret):
     message = decode(401, V1, body).errors[0].message
     assert "<redacted>" in message
     assert secret not in message
+
+
+def _clean_with_every_pattern(text: str) -> str:
+    """_clean as it was before it skipped the patterns that cannot match."""
+    d = decode_module
+    text = " ".join(text[: 4 * d.TEXT_LIMIT].split())
+    text = d._CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
+    text = d._BEARER.sub(r"\1<redacted>", text)
+    text = d._ASSIGNMENT.sub(d._redact_assignment, text)
+    return text if len(text) <= d.TEXT_LIMIT else text[: d.TEXT_LIMIT] + "…"
+
+
+@given(st.text(alphabet="bearsicBAS\u0130\u0131\u017f =:\x00\x85\u2028\ud800xyz_-\"'"))
+@example("BAS\u0130C dXNlcjpwYXNzd29yZA==")  # (?i)basic matches dotted capital I, dotless i
+@example("ba\u017fic dXNlcjpwYXNzd29yZA== and bearer_token=ABCDEFGH")  # and long s
+@example("a\x00b\x9fc\u200bd")
+@settings(max_examples=500)
+def test_cleaning_skips_only_patterns_that_cannot_match(text):
+    assert decode_module._clean(text) == _clean_with_every_pattern(text)
 
 
 def test_ordinary_words_are_not_scrubbed():

@@ -151,7 +151,7 @@ def test_guarded_hooks_still_refuse_a_synchronous_call():
 
 
 def test_an_audit_failure_leaves_the_classifiers_work(monkeypatch, caplog):
-    monkeypatch.setattr(audit.logger, "warning", boom)  # after the finding is written
+    monkeypatch.setattr(audit.flow_logger, "warning", boom)  # after the finding is written
     again = make_flow()
     again.request.timestamp_start = time.time() + 60  # after the first one's answer
     flow, _ = run({}, make_flow(), again)  # the same duplicate post, twice

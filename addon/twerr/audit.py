@@ -34,7 +34,8 @@ from twerr.decode import PARTIAL_SHAPES
 from twerr.ratelimit import credential
 from twerr.ratelimit import endpoint_key
 
-logger = logging.getLogger(__name__)
+# the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
+flow_logger = logging.getLogger("twerr.flows")
 
 AUDIT_MARKER = ":stop_sign:"  # the client did something the error said not to
 OPTIONS = {
@@ -227,7 +228,7 @@ def write_finding(flow: http.HTTPFlow, meta: dict[str, Any], finding: Finding) -
     if not flow.marked or flow.marked == meta.get("marker"):
         flow.marked = AUDIT_MARKER
         meta["marker"] = AUDIT_MARKER
-    logger.warning(f"{meta.get('endpoint', '')}: {finding.verdict}: {finding.text}")
+    flow_logger.warning(f"{meta.get('endpoint', '')}: {finding.verdict}: {finding.text}")
 
 
 def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:

@@ -704,7 +704,7 @@ def _lower(headers: Headers) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
-        if not isinstance(name, str | bytes):
+        if not isinstance(name, (str, bytes)):
             continue
         key = name.lower()
         if key in _READ_HEADER_BYTES:
@@ -936,9 +936,14 @@ def _clean(value: Any) -> str:
     lone surrogates, one line, bounded."""
     text = value if isinstance(value, str) else str(value)
     text = " ".join(text[: 4 * TEXT_LIMIT].split())  # room to see a whole credential
-    text = _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
-    text = _BEARER.sub(r"\1<redacted>", text)
-    text = _ASSIGNMENT.sub(_redact_assignment, text)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    if not text.isprintable():  # the regular expressions only where they can match
+        text = _CONTROL.sub("", text)
+    folded = text.casefold()  # "bas": (?i)basic also matches a dotless or a dotted capital I
+    if "bearer" in folded or "bas" in folded:
+        text = _BEARER.sub(r"\1<redacted>", text)
+    if "=" in text or ":" in text:
+        text = _ASSIGNMENT.sub(_redact_assignment, text)
     return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "…"
 
 
