@@ -159,7 +159,7 @@ def test_an_audit_failure_leaves_the_classifiers_work(monkeypatch, caplog):
     meta = flow.metadata["twerr"]
     assert meta["audit"] is None and meta["marker"] == ":warning:" == flow.marked
     assert flow.comment == "mine\n" + meta["comment"] and "audit:" not in flow.comment
-    assert_logged_once(caplog, "Audit.response", flow)
+    assert_logged_once(caplog, "Audit.judge", flow)
 
 
 def test_a_report_failure_leaves_the_flow_alone(monkeypatch, caplog):

@@ -102,11 +102,9 @@ class Audit:
         self.tracker.thresholds = thresholds
         self.enabled = ctx.options.twerr_audit
 
-    @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:
         self._audit(flow)
 
-    @guard.hook
     def error(self, flow: http.HTTPFlow) -> None:
         self._audit(flow)
 
@@ -124,6 +122,10 @@ class Audit:
         success = meta["category"] == "success" and flow.error is None
         if success and (self.tracker.idle or not self.tracker.knows(who := who_of(flow))):
             return
+        self._judge(flow, meta, who)
+
+    @guard.hook
+    def _judge(self, flow: http.HTTPFlow, meta: dict[str, Any], who: str | None) -> None:
         outcome = outcome_of(flow, meta, load_catalog())
         finding = self.tracker.observe(call_of(flow, who), outcome)
         if finding is not None:

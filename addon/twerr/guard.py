@@ -76,21 +76,23 @@ _MISSING: Any = object()
 
 
 def hook[Addon](
-    method: Callable[[Addon, http.HTTPFlow], Any],
-) -> Callable[[Addon, http.HTTPFlow], Any]:
-    """Guard a flow hook; what it returns (None or an awaitable) is passed on, guarded too.
-    Keeps `inspect.markcoroutinefunction`'s mark, so mitmproxy still refuses a sync call."""
-    name = method.__qualname__
+    method: Callable[..., Any],
+) -> Callable[..., Any]:
+    """Guard a flow hook, or the part of one past its cheap checks (`_request` for `request`:
+    a guard costs about a microsecond, every flow); what it returns (None or an awaitable) is
+    passed on, guarded too. Keeps `inspect.markcoroutinefunction`'s mark, so mitmproxy still
+    refuses a sync call."""
+    name = method.__qualname__.replace("._", ".")  # Injector._request fails as Injector.request
 
     @functools.wraps(method)
-    def guarded(addon: Addon, flow: http.HTTPFlow) -> Any:
+    def guarded(addon: Addon, flow: http.HTTPFlow, *args: Any) -> Any:
         saved = _Saved(flow)
         try:
-            result = method(addon, flow)
+            result = method(addon, flow, *args)
         except Exception as e:
             _recover(addon, flow, saved, name, e)
             return None
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             return _finish(addon, flow, saved, name, result)
         return result
 

@@ -305,8 +305,14 @@ class Injector:
 
     # ---- hooks -------------------------------------------------------------------------------
 
-    @guard.hook
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get("twerr")
+        replayed = isinstance(meta, dict) and meta.get("injected") is not None and flow.live
+        if replayed or (flow.request.stream and self.has_rules and flow.live):
+            self._requestheaders(flow)
+
+    @guard.hook
+    def _requestheaders(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("twerr")
         if isinstance(meta, dict) and meta.get("injected") is not None and flow.live:
             meta["injected"] = None  # a replay: the record of the last pass does not hold
@@ -322,14 +328,14 @@ class Injector:
     def has_rules(self) -> bool:
         return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
 
-    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        # A plain function: with nothing to inject, no coroutine is made for each flow.
+        # A plain function: with nothing to inject, no coroutine (nor guard) for each flow.
         if not self.has_rules:
             return None
         return self._request(flow)
 
+    @guard.hook
     async def _request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or not self.scope(flow):
             return
@@ -386,7 +392,6 @@ class Injector:
         else:
             self._undo(active, "nothing to do it to")
 
-    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pending = self.pending.get(flow.id)
@@ -394,6 +399,7 @@ class Injector:
             return None
         return self._responseheaders(flow, pending)
 
+    @guard.hook
     async def _responseheaders(self, flow: http.HTTPFlow, pending: Pending) -> None:
         assert flow.response is not None
         if pending.detour is None:
@@ -407,7 +413,6 @@ class Injector:
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
 
-    @guard.hook
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.id not in self.pending:
@@ -415,6 +420,7 @@ class Injector:
             return None
         return self._response(flow)
 
+    @guard.hook
     async def _response(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is None or flow.response is None:

@@ -61,12 +61,18 @@ class Streams:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    @guard.hook
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         response = flow.response
         if response is None or response.stream or not 200 <= response.status_code < 300:
             return
         host = flow.request.host_header or flow.request.host
-        if is_stream_endpoint(host.lower(), flow.request.path) and self.scope(flow):
+        if is_stream_endpoint(host.lower(), flow.request.path):
+            self._stream(flow)
+
+    @guard.hook
+    def _stream(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        assert response is not None
+        if self.scope(flow):
             encoded = response.headers.get("content-encoding", "identity").strip().lower()
             response.stream = Watch() if encoded == "identity" else True
