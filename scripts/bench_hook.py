@@ -1,5 +1,6 @@
-"""Microbenchmark: the classifier's response hook, per response shape, and the injector's
-request and response hooks (no rules; 20 rules that do not match), in µs per flow.
+"""Microbenchmark: the classifier's response hook per response shape, alone and with the
+audit's and the report's after it, and the injector's request and response hooks (no rules;
+20 rules that do not match), in µs per flow.
 
 Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 3000; the median of 5 rounds is printed)
 """
@@ -9,17 +10,21 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 from bench import NON_MATCHING  # noqa: E402
+from mitmproxy import http  # noqa: E402
 from mitmproxy.test import taddons  # noqa: E402
 
 import corpus  # noqa: E402
+from twerr.audit import Audit  # noqa: E402
 from twerr.classify import Classifier  # noqa: E402
 from twerr.inject import Injector  # noqa: E402
+from twerr.reporter import Reporter  # noqa: E402
 from twerr.scope import Scope  # noqa: E402
 
 SHAPES = [
@@ -39,11 +44,16 @@ async def settled(result: Awaitable[None] | None) -> None:
         await result
 
 
-def per_flow(classifier: Classifier, sample: corpus.Sample, count: int) -> float:
+def per_flow(
+    hooks: list[Callable[[http.HTTPFlow], None]], sample: corpus.Sample, count: int
+) -> float:
     flows = [corpus.make_flow(sample) for _ in range(count)]
+    for i, flow in enumerate(flows):  # each from a client of its own: judged, nothing found
+        flow.request.headers["authorization"] = f"Bearer client{i}"
     start = time.perf_counter()
     for flow in flows:
-        classifier.response(flow)
+        for hook in hooks:
+            hook(flow)
     return (time.perf_counter() - start) / count
 
 
@@ -75,12 +85,17 @@ def bench_injector(sample: corpus.Sample, count: int) -> None:
 
 def main(count: int) -> None:
     samples = {sample.id: sample for sample in corpus.load().responses}
-    classifier = Classifier(Scope())
-    with taddons.context(classifier.scope, classifier):
-        print(f"{'response':28} {'µs/flow':>8}")
+    classifier, audit, reporter = Classifier(Scope()), Audit(), Reporter()
+    alone = [classifier.response]
+    together = [classifier.response, audit.response, reporter.response]
+    with taddons.context(classifier.scope, classifier, audit, reporter):
+        print(f"{'response':28} {'classify':>8} {'+audit+report':>14}  (µs/flow)")
         for sample_id in SHAPES:
-            rounds = [per_flow(classifier, samples[sample_id], count) for _ in range(5)]
-            print(f"{sample_id:28} {statistics.median(rounds) * 1e6:8.1f}")
+            costs = [
+                statistics.median(per_flow(hooks, samples[sample_id], count) for _ in range(5))
+                for hooks in (alone, together)
+            ]
+            print(f"{sample_id:28} {costs[0] * 1e6:8.1f} {costs[1] * 1e6:14.1f}")
     bench_injector(samples["v2-success-gzip"], count)
 
 
