@@ -3,8 +3,9 @@
 Usage: scripts/bench-memory [FLOWS]   (default 200000)
 
 The flows go through the scope, the injector (20 rules, one of them an emulated rate-limit
-window keyed by endpoint and credential, with a new credential every 50 flows) and the
-classifier, as mitmproxy calls them, over a mix of reference responses. RSS is read from /proc
+window keyed by endpoint and credential, with a new credential every 50 flows), the
+classifier, the audit (which remembers each credential's errors) and the report, as mitmproxy
+calls them, over a mix of reference responses. RSS is read from /proc
 after a warm-up of 10,000 flows and then every 50,000; the growth after the warm-up is what
 twerr keeps per flow (state that should be bounded) plus allocator noise.
 """
@@ -28,9 +29,11 @@ from mitmproxy import http  # noqa: E402
 from mitmproxy.test import taddons  # noqa: E402
 
 import corpus  # noqa: E402
+from twerr.audit import Audit  # noqa: E402
 from twerr.classify import Classifier  # noqa: E402
 from twerr.inject import Injector  # noqa: E402
 from twerr.ratelimit import MAX_WINDOWS  # noqa: E402
+from twerr.reporter import Reporter  # noqa: E402
 from twerr.scope import Scope  # noqa: E402
 
 WARM_UP = 10_000
@@ -66,9 +69,9 @@ async def run(count: int) -> list[tuple[int, float]]:
     makers = [flow_maker(samples[sample_id]) for sample_id in MIX]
     scope = Scope()
     injector = Injector(scope)
-    classifier = Classifier(scope)
+    classifier, audit, reporter = Classifier(scope), Audit(), Reporter()
     readings = []
-    with taddons.context(scope, injector, classifier) as tctx:
+    with taddons.context(scope, injector, classifier, audit, reporter) as tctx:
         rules = [*NON_MATCHING[:19], ":~u user_timeline:88:ratelimit=100/900"]
         tctx.configure(injector, twerr_inject=rules, twerr_seed=1)
         for n in range(1, count + 1):
@@ -79,12 +82,18 @@ async def run(count: int) -> list[tuple[int, float]]:
             if flow.response is None:
                 flow.response = response
             await settled(injector.response(flow))
+            start = 1.0e9 + n * 0.05  # 20 requests a second, answered 10 ms later
+            flow.request.timestamp_start = start
+            flow.response.timestamp_start = flow.response.timestamp_end = start + 0.01
             classifier.response(flow)
+            audit.response(flow)
+            reporter.response(flow)
             if n in (WARM_UP, count) or (n > WARM_UP and n % 50_000 == 0):
                 gc.collect()
                 readings.append((n, rss_mib_self()))
         assert not injector.pending and not injector.active, "state left behind"
         readings.append((-1, len(injector.windows)))
+        readings.append((-2, len(audit.tracker)))
     return readings
 
 
@@ -94,12 +103,13 @@ def rss_mib_self() -> float:
 
 def main(count: int) -> None:
     readings = asyncio.run(run(count))
-    *rss, (_, windows) = readings
+    *rss, (_, windows), (_, remembered) = readings
     for n, mib in rss:
         print(f"after {n:>7} flows: RSS {mib:6.1f} MiB")
     growth = rss[-1][1] - rss[0][1]
     print(f"growth after the warm-up: {growth:+.1f} MiB over {rss[-1][0] - WARM_UP} flows")
     print(f"rate-limit windows kept: {windows} (at most {MAX_WINDOWS})")
+    print(f"audit entries kept: {remembered} (errors older than twerr_audit_memory are dropped)")
 
 
 if __name__ == "__main__":
