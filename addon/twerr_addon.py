@@ -17,7 +17,7 @@ addons = [
     Streams(scope),
     Injector(scope),
     Classifier(scope),
-    Audit(),
-    Reporter(),
+    Audit(scope),
+    Reporter(scope),
     TwitterErrorView(),
 ]

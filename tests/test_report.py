@@ -236,3 +236,17 @@ def test_the_commands(proxy, tmp_path):
     with pytest.raises(exceptions.CommandError, match=r"must end in \.json or \.html"):
         proxy.reporter.save(str(tmp_path / "r.csv"))
     assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 46")
+
+
+def test_what_a_file_kept_from_outside_the_scope_is_left_alone(caplog):
+    scope = Scope()
+    classifier, audit, reporter = Classifier(scope), Audit(scope), Reporter(scope)
+    flow = at("v1.1-88-rate-limit", 1.0)
+    flow.request.url = "https://example.com/1.1/statuses/user_timeline.json"
+    flow.metadata["twerr"] = {"category": "rate_limit"}  # written by some earlier run
+    with taddons.context(scope, classifier, audit, reporter):
+        for addon in (classifier, audit, reporter):
+            addon.response(flow)
+    assert reporter.report.responses == 0
+    assert flow.metadata["twerr"] == {"category": "rate_limit"}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

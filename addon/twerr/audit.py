@@ -33,6 +33,7 @@ from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
 from twerr.ratelimit import credential
 from twerr.ratelimit import endpoint_key
+from twerr.scope import Scope
 
 # the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
 flow_logger = logging.getLogger("twerr.flows")
@@ -49,7 +50,8 @@ _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
 class Audit:
-    def __init__(self) -> None:
+    def __init__(self, scope: Scope | None = None) -> None:
+        self.scope = scope  # None: judge whatever the classifier annotated
         self.tracker = Tracker()
         self.enabled = True
 
@@ -117,6 +119,8 @@ class Audit:
         meta = flow.metadata.get("twerr")
         if not self.enabled or not isinstance(meta, dict) or "category" not in meta:
             return  # outside twerr_scope: the classifier left nothing
+        if self.scope is not None and not self.scope(flow):
+            return  # what a flow read from a file carried from an earlier run
         who = None
         # a success is judged only against what its own client was told before
         success = meta["category"] == "success" and flow.error is None

@@ -70,7 +70,7 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"twerr: cannot parse --scope {args.scope!r}: {e}", file=sys.stderr)
         return 2
-    classifier, audit, reporter = Classifier(scope), Audit(), Reporter()
+    classifier, audit, reporter = Classifier(scope), Audit(scope), Reporter(scope)
     read = 0
     for path in args.files:
         for flow in read_flows(Path(path), skips):

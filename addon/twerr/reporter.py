@@ -18,6 +18,7 @@ from twerr import guard
 from twerr.report import Report
 from twerr.report import render_text
 from twerr.report import write_report
+from twerr.scope import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ FORMATS = (".json", ".html")
 
 
 class Reporter:
-    def __init__(self) -> None:
+    def __init__(self, scope: Scope | None = None) -> None:
+        self.scope = scope  # None: report whatever the classifier annotated
         self.report = Report()
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -73,7 +75,8 @@ class Reporter:
 
     def _add(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("twerr")
-        if isinstance(meta, dict) and "category" in meta:
+        in_scope = self.scope is None or self.scope(flow)  # not what a file kept from elsewhere
+        if isinstance(meta, dict) and "category" in meta and in_scope:
             request = flow.request
             self.report.add(
                 meta, method=request.method, path=request.path, when=request.timestamp_start
