@@ -43,6 +43,14 @@ def run_mitmdump(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
     )
 
 
+def reverse_proxy_args(upstream_port: int, flows: Path, *args: str) -> list[str]:
+    """mitmdump's arguments for twerr as a reverse proxy in front of a local upstream: the Host
+    header kept (so twerr_scope sees the API's host), the flows saved to `flows`."""
+    mode = f"reverse:http://127.0.0.1:{upstream_port}"
+    return ["--mode", mode, "--set", "keep_host_header=true", "-s", str(SCRIPT), *args,
+            "-w", str(flows)]  # fmt: skip
+
+
 def proxy_free_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):

@@ -6,13 +6,10 @@ end ("hypothesis examples run").
 """
 
 import base64
-import gzip
 import io
 import json
 import logging
-import zlib
 
-import brotli
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import example
@@ -30,6 +27,7 @@ from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
+import corpus
 from tally import EXAMPLES
 from twerr.classify import Classifier
 from twerr.classify import annotate
@@ -42,11 +40,6 @@ from twerr.rules import parse_header
 from twerr.rules import parse_spec
 from twerr.scope import Scope
 from twerr.streams import Streams
-
-try:
-    from compression import zstd
-except ImportError:
-    from backports import zstd
 
 EXAMPLES_PER_PROPERTY = 600
 PROPERTY = settings(
@@ -141,15 +134,7 @@ plain_bodies = st.one_of(
 
 
 def compress(body: bytes, encoding: str) -> bytes:
-    if encoding in ("gzip", "x-gzip"):
-        return gzip.compress(body)
-    if encoding == "deflate":
-        return zlib.compress(body)
-    if encoding == "br":
-        return brotli.compress(body)
-    if encoding == "zstd":
-        return zstd.compress(body)
-    return body
+    return corpus.encode(body, "gzip" if encoding == "x-gzip" else encoding)
 
 
 ENCODINGS = ["", "gzip", "x-gzip", "deflate", "br", "zstd", "identity", "gzip, br", "bogus"]

@@ -13,6 +13,7 @@ from fakeapi import SAMPLE_HEADER
 from fakeapi import FakeApi
 from processes import BUNDLED_FLOWS
 from processes import SCRIPT
+from processes import reverse_proxy_args
 from processes import run_mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -111,16 +112,7 @@ def fetch(port: int, sample: corpus.Sample):
 def test_live_reverse_proxy_passes_every_byte_and_annotates(mitmdump, tmp_path):
     out = tmp_path / "live.mitm"
     with FakeApi() as api:
-        proxy = mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{api.port}",
-            "--set",
-            "keep_host_header=true",
-            "-s",
-            str(SCRIPT),
-            "-w",
-            str(out),
-        )
+        proxy = mitmdump(*reverse_proxy_args(api.port, out))
         received = {sample.id: fetch(proxy.port, sample) for sample in SAMPLES}
         output = proxy.stop()
     for sample in SAMPLES:

@@ -10,7 +10,7 @@ import brotli
 import pytest
 from mitmproxy import io as mitmio
 
-from processes import SCRIPT
+from processes import reverse_proxy_args
 from upstream import Canned
 from upstream import Upstream
 from upstream import chunked
@@ -136,18 +136,7 @@ def test_everything_reaches_the_client_as_the_upstream_sent_it(mitmdump, tmp_pat
     cases = corpus()
     out = tmp_path / "flows.mitm"
     with Upstream({path: canned for _, path, canned in cases.values()}) as upstream:
-        proxy = mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{upstream.port}",
-            "--set",
-            "keep_host_header=true",
-            "-s",
-            str(SCRIPT),
-            "-w",
-            str(out),
-            "--flow-detail",
-            "0",
-        )
+        proxy = mitmdump(*reverse_proxy_args(upstream.port, out, "--flow-detail", "0"))
         received = {
             name: fetch(proxy.port, host, path, canned)
             for name, (host, path, canned) in cases.items()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mitmproxy import io as mitmio
 
-from processes import SCRIPT
+from processes import reverse_proxy_args
 from upstream import Upstream
 from upstream import fixed
 
@@ -58,17 +58,7 @@ def request(port: int, method: str, host: str, path: str, headers: dict | None =
 
 
 def reverse_proxy(mitmdump, upstream: Upstream, out: Path, *args: str):
-    return mitmdump(
-        "--mode",
-        f"reverse:http://127.0.0.1:{upstream.port}",
-        "--set",
-        "keep_host_header=true",
-        "-s",
-        str(SCRIPT),
-        *args,
-        "-w",
-        str(out),
-    )
+    return mitmdump(*reverse_proxy_args(upstream.port, out, *args))
 
 
 def everything_twerr_wrote(flows: list) -> str:
