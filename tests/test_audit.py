@@ -110,7 +110,7 @@ def test_repeating_a_duplicate_post(proxy):
 def test_a_locked_account_must_not_keep_writing(proxy):
     proxy.send(flow_at("v1.1-326-locked", 1000.0))
     read = proxy.send(flow_at("v1.1-success-gzip", 1001.0))
-    write = proxy.send(flow_at("v1.1-187-duplicate", 1002.0, body=b"status=new"))
+    write = proxy.send(flow_at("v1.1-187-duplicate", 1002.0, body=b"status=new"))  # refused
     assert read.metadata["twerr"]["audit"] is None
     assert write.metadata["twerr"]["audit"]["finding"] == "write-while-blocked"
     assert "326" in write.metadata["twerr"]["audit"]["text"]
@@ -118,9 +118,12 @@ def test_a_locked_account_must_not_keep_writing(proxy):
 
 def test_an_invalid_token_must_be_replaced(proxy):
     proxy.send(flow_at("v1.1-32-auth", 1000.0))
-    again = proxy.send(flow_at("v2-success-gzip", 1001.0))
+    show = "https://api.twitter.com/1.1/statuses/show.json?id=20"
+    again = proxy.send(flow_at("v1.1-32-auth", 1001.0, url=show))
     assert again.metadata["twerr"]["audit"]["finding"] == "dead-credential"
     assert again.marked == AUDIT_MARKER
+    fine = proxy.send(flow_at("v2-success-gzip", 1002.0))  # it worked after all: forgiven
+    assert fine.metadata["twerr"]["audit"] is None
 
 
 def test_a_post_repeated_after_its_answer_was_lost(proxy):

@@ -131,11 +131,11 @@ def test_retries_at_a_steady_pace_after_a_server_error_are_a_storm():
 def test_the_storm_finding_names_the_waits():
     tracker = Tracker()
     for start in (0, 1, 2, 3):
-        finding = tracker.observe(call(start), unavailable(start))
+        finding = tracker.observe(call(start), unavailable(start + 0.25))
     assert finding.name == "retry-storm"
     assert finding.text == (
         "3 retries in 2.0 s after HTTP 503 Service Unavailable, waits not growing "
-        "(1.00, 1.00, 1.00 s): back off exponentially"
+        "(0.75, 0.75, 0.75 s): back off exponentially"
     )
 
 
@@ -143,6 +143,39 @@ def test_exponential_backoff_is_not_a_storm():
     starts = [0, 0.5, 1.5, 3.5, 7.5, 15.5]
     steps = [(call(t), unavailable(t)) for t in starts] + [(call(31.5), ok(31.6))]
     assert judged(steps) == [None] * 7
+
+
+def backing_off(waits, latency=0.0):
+    """A client that waits each time after the failure, against a server that answers a
+    503 `latency` seconds after the request."""
+    steps, start = [], 0.0
+    for wait in [0.0, *waits]:
+        start += wait
+        steps.append((call(start), unavailable(start + latency)))
+        start += latency
+    return steps
+
+
+@pytest.mark.parametrize(
+    "waits,latency",
+    [
+        ([0.25, 0.5, 0.75, 1.0, 1.25], 0.0),  # X's streaming advice: 250 ms more each time
+        ([0.5, 1, 2, 4], 1.5),  # doubling, against a slow server
+        ([1.3, 1.1, 2.9, 4.6, 8.2], 0.0),  # exponential with jitter: one wait shorter
+    ],
+)
+def test_backoffs_with_jitter_steps_or_a_slow_server_are_not_storms(waits, latency):
+    assert judged(backing_off(waits, latency)) == [None] * (len(waits) + 1)
+
+
+def test_a_fixed_wait_is_a_storm_however_slow_the_server():
+    assert judged(backing_off([0.5, 0.5, 0.5], latency=1.5))[-1] == "retry-storm"
+
+
+def test_other_requests_to_the_endpoint_are_not_retries():
+    # two workers fetching different pages after a 503 each: no one retried anything yet
+    pages = [call(t, f"{TIMELINE}&page={t}") for t in (0, 0.1, 0.2, 0.3)]
+    assert judged([(page, unavailable(page.start)) for page in pages]) == [None] * 4
 
 
 def test_retries_spread_wider_than_the_storm_window_are_not_a_storm():
@@ -202,13 +235,19 @@ def test_an_invalid_token_must_not_be_used_again():
 
 def test_after_a_write_ban_reads_are_fine_but_writes_are_flagged():
     steps = [(call(0, UPDATE, method="POST", body=b"status=a"), read_only(0.1))]
-    steps += [(call(1), ok(1.1)), (call(2, "/1.1/favorites/create.json", method="POST"), ok(2))]
+    favorite = call(2, "/1.1/favorites/create.json", method="POST")
+    steps += [(call(1), ok(1.1)), (favorite, read_only(2.1))]
     assert judged(steps) == [None, None, "write-while-blocked"]
 
 
 def test_a_credential_that_works_again_is_forgiven():
-    steps = [(call(0), expired(0.1)), (call(1, who="alice"), ok(1.1)), (call(2), ok(2.1))]
-    assert judged(steps) == [None, "dead-credential", None]
+    # a 32 can come from a bad signature or clock: a success shows the token was good
+    other = call(1, "/2/users/me")
+    steps = [(call(0), expired(0.1)), (other, ok(1.1)), (call(2, "/2/users/me"), expired(2.1))]
+    assert judged(steps) == [None, None, None]
+    write = call(1, "/1.1/favorites/create.json", method="POST")
+    steps = [(call(0, UPDATE, method="POST"), read_only(0.1)), (write, ok(1.1))]
+    assert judged(steps) == [None, None]
 
 
 def test_an_anonymous_client_is_not_banned_by_an_auth_error():

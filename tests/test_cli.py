@@ -100,8 +100,36 @@ def test_har_files(capsys, tmp_path):
     bad = tmp_path / "bad.har"
     bad.write_text('{"log": {}}')
     assert report(capsys, bad)[2].splitlines()[0] == (
-        f"twerr: {bad}: not a HAR file (KeyError: 'entries')"
+        f"twerr: {bad}: unreadable as HAR after entry 0 (no log.entries array); nothing was read"
     )
+
+
+def test_a_har_file_that_breaks_off_or_starts_with_blanks(capsys, tmp_path):
+    text = json.dumps(SaveHar().make_har(corpus.make_flows()), indent=1)
+    cut = tmp_path / "cut.har"
+    cut.write_text(text[: len(text) // 2])
+    status, out, err = report(capsys, cut)
+    read = int(out.split(" Twitter API responses")[0].rsplit(" ", 1)[1])
+    assert status == 0 and 10 < read < 40
+    assert err.splitlines() == [
+        f"twerr: {cut}: unreadable as HAR after entry {read} (an entry is not valid JSON, or "
+        f"the file breaks off); the {read} entries before it are reported"
+    ]
+    padded = tmp_path / "padded.har"
+    padded.write_text("\n  " + text)
+    assert report(capsys, padded)[1].startswith(HEADLINE)
+
+
+def test_har_files_are_read_entry_by_entry(capsys, tmp_path):
+    small, large = tmp_path / "small.har", tmp_path / "large.har"
+    small.write_text(json.dumps(SaveHar().make_har(corpus.make_flows() * 30)))
+    large.write_text(json.dumps(SaveHar().make_har(corpus.make_flows() * 60)))
+    peak_memory(capsys, small)  # caches filled
+    small_peak, large_peak = peak_memory(capsys, small), peak_memory(capsys, large)
+    grown = large.stat().st_size - small.stat().st_size
+    print(f"peak {small_peak / 1e6:.2f} MB for {small.stat().st_size / 1e6:.1f} MB of HAR, "
+          f"{large_peak / 1e6:.2f} MB for {large.stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    assert large_peak - small_peak < grown / 20
 
 
 def test_what_is_not_reported_is_counted(capsys, tmp_path):

@@ -14,10 +14,12 @@ import corpus
 from twerr.audit import Audit
 from twerr.classify import Classifier
 from twerr.report import MAX_ENDPOINTS
+from twerr.report import MAX_KINDS
 from twerr.report import Report
 from twerr.report import chart_svg
 from twerr.report import render_html
 from twerr.report import render_text
+from twerr.report import write_report
 from twerr.reporter import Reporter
 from twerr.scope import Scope
 
@@ -250,3 +252,57 @@ def test_what_a_file_kept_from_outside_the_scope_is_left_alone(caplog):
     assert reporter.report.responses == 0
     assert flow.metadata["twerr"] == {"category": "rate_limit"}
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def a_429(**changes) -> dict:
+    meta = {
+        "status": 429,
+        "status_text": "Too Many Requests",
+        "api": "v1.1",
+        "shape": "v1.1-errors",
+        "category": "rate_limit",
+        "retry": "after_reset",
+        "errors": [
+            {"code": 88, "type": None, "label": "88 Rate limit exceeded", "category": "rate_limit"}
+        ],
+        "injected": None,
+        "audit": None,
+    }
+    return {**meta, **changes}
+
+
+def test_broken_clocks_are_counted_but_not_dated(tmp_path):
+    report = Report()
+    for when in (1e12, float("nan"), float("inf"), -5.0, 1648976000.0):
+        report.add(a_429(), method="GET", path="/1.1/x.json", when=when)
+    data = report.to_dict()
+    assert (data["responses"], data["errors"]) == (5, 5)
+    assert data["first_seen"] == data["last_seen"] == "2022-04-03T08:53:20Z"
+    assert sum(row["rate_limit"] for row in data["timeline"]) == 1
+    render_html(data)
+
+
+def test_undecodable_bytes_in_paths_do_not_break_the_files(tmp_path):
+    report = Report()
+    report.add(a_429(), method="GET", path="/1.1/\udcff\udcfe.json", when=0)
+    for name in ("r.json", "r.html"):
+        write_report(report.to_dict(), str(tmp_path / name))
+    (row,) = json.loads((tmp_path / "r.json").read_text())["endpoints"]
+    assert row["endpoint"] == "GET /1.1/\\udcff\\udcfe.json"
+
+
+def test_without_the_audit_there_is_no_verdict(proxy):
+    proxy.tctx.configure(proxy.audit, twerr_audit=False)
+    data = bundled_report(proxy)
+    assert {row["verdict"] for row in data["errors_by_kind"]} == {"not audited"}
+    assert {row["client"] for row in data["coverage"]} == {"not audited"}
+
+
+def test_rare_kinds_beyond_the_cap_share_one_row_and_cell():
+    report = Report()
+    for code in range(MAX_KINDS + 500):
+        errors = [{"code": code, "type": None, "label": str(code), "category": "rate_limit"}]
+        report.add(a_429(errors=errors), method="GET", path="/1.1/x.json", when=0)
+    assert len(report.kinds) == MAX_KINDS + 1
+    assert len(report.cells) == MAX_KINDS + 1
+    assert len(report.endpoints["GET /1.1/x.json"].kinds) == MAX_KINDS + 1

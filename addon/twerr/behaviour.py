@@ -10,13 +10,12 @@ remember, and at most `max_entries` of each kind are kept.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from collections import OrderedDict
-from collections import deque
 from dataclasses import dataclass
 from dataclasses import field
-from itertools import pairwise
 from typing import Any
 from typing import Literal
 
@@ -45,6 +44,7 @@ VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its firs
 }
 HANDLED_WELL = "handled well"
 VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL)  # worst first
+_FORGIVEN_BY_SUCCESS = ("dead-credential", "write-while-blocked")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
 UNSAFE_METHODS = frozenset({"POST"})
@@ -120,10 +120,11 @@ class Finding:
 
 @dataclass(slots=True)
 class _Spell:
-    """An error that a retry can outlive, and the calls made since (for storms)."""
+    """A transient error of one request, and the retries of it since (for storms)."""
 
-    last: Outcome
-    times: deque[float]  # the error's end, then each retry's start (the latest few)
+    last: Outcome  # the latest failure the client saw
+    starts: list[float] = field(default_factory=list)  # the latest retries' starts
+    waits: list[float] = field(default_factory=list)  # and how long each waited after a failure
 
 
 @dataclass(slots=True)
@@ -144,7 +145,8 @@ class Tracker:
     ) -> None:
         self.thresholds = thresholds or Thresholds()
         self.max_entries = max_entries
-        self.spells: OrderedDict[tuple[str, str], _Spell] = OrderedDict()  # (who, endpoint)
+        self.limited: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, endpoint)
+        self.spells: OrderedDict[tuple[str, str], _Spell] = OrderedDict()  # (who, request)
         self.refused: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, request)
         self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
         self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
@@ -158,14 +160,19 @@ class Tracker:
     @property
     def idle(self) -> bool:
         """Nothing remembered: a success cannot be judged, nor change anything."""
-        return not (self.spells or self.refused or self.blocked or self.missing)
+        return not (self.limited or self.spells or self.refused or self.blocked or self.missing)
 
     def __len__(self) -> int:
-        return len(self.spells) + len(self.refused) + len(self.blocked) + len(self.missing)
+        tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
+        return sum(len(table) for table in tables)
 
     def observe(self, call: Call, outcome: Outcome) -> Finding | None:
+        if not math.isfinite(call.start) or not math.isfinite(outcome.end):
+            return None  # a flow with a broken clock cannot be placed among the others
         self._expire(call.start)
         finding = self._judge(call)
+        if finding and finding.name in _FORGIVEN_BY_SUCCESS and outcome.settled:
+            finding = None  # it worked: the token was good after all, the writes allowed again
         self._remember(call, outcome)
         self._tally(outcome, finding)
         return finding
@@ -216,45 +223,51 @@ class Tracker:
                 ids = ", ".join(sorted(asked))
                 text = f"asked again at once for {ids}, reported missing ({first.label})"
                 return Finding("missing-ids", first.kind, text, call.start - first.end)
-        spell = self.spells.get((call.who, call.endpoint))
+        limited = _before(self.limited.get((call.who, call.endpoint)), call)
+        retry_at = self._retry_at(limited) if limited is not None else None
+        if limited is not None and retry_at is not None:
+            early = retry_at - call.start
+            if early > self.thresholds.grace:
+                text = f"retried {early:.1f} s before the rate limit resets, after {limited.label}"
+                return Finding("early-retry", limited.kind, text, early)
+        spell = self.spells.get((call.who, call.fingerprint))
         if spell is not None and spell.last.end <= call.start:
-            return self._timing(call, spell)
+            return self._storm(call, spell)
         return None
 
-    def _timing(self, call: Call, spell: _Spell) -> Finding | None:
-        last = spell.last
-        retry_at = last.retry_at
-        if retry_at is None and last.status == 420:
-            retry_at = last.end + self.thresholds.calm
-        if last.retry == "after_reset" and retry_at is not None:
-            early = retry_at - call.start
-            if early <= self.thresholds.grace:
-                return None
-            text = f"retried {early:.1f} s before the rate limit resets, after {last.label}"
-            return Finding("early-retry", last.kind, text, early)
-        # transient errors, and rate limits that name no reset: the retries must back off
-        spell.times.append(call.start)
+    def _retry_at(self, outcome: Outcome) -> float | None:
+        """When a retry can succeed: the reset the response named, or after a 420 the calm."""
+        if outcome.retry_at is None and outcome.status == 420:
+            return outcome.end + self.thresholds.calm
+        return outcome.retry_at
+
+    def _storm(self, call: Call, spell: _Spell) -> Finding | None:
+        """After a transient error (or a rate limit that names no reset) retries must back
+        off: waits, each from the failure before, that grow across the window."""
         needed = self.thresholds.storm_retries
-        if len(spell.times) <= needed:
+        spell.starts = [*spell.starts, call.start][-needed:]
+        spell.waits = [*spell.waits, call.start - spell.last.end][-needed:]
+        if len(spell.starts) < needed:
             return None
-        retries = list(spell.times)[-needed:]
-        span = call.start - retries[0]
+        span = call.start - spell.starts[0]
         if span > self.thresholds.storm_seconds:
             return None
-        waits = [b - a for a, b in pairwise(list(spell.times)[-needed - 1 :])]
-        if all(b >= GROWTH * a for a, b in pairwise(waits)):
+        # the last wait against the first of the window, not step by step: jitter may shorten
+        # one wait, a backoff still lengthens them overall
+        if spell.waits[-1] >= GROWTH * spell.waits[0]:
             return None
-        shown = ", ".join(f"{wait:.2f}" for wait in waits)
+        shown = ", ".join(f"{wait:.2f}" for wait in spell.waits)
         text = (
-            f"{needed} retries in {span:.1f} s after {last.label}, waits not growing "
+            f"{needed} retries in {span:.1f} s after {spell.last.label}, waits not growing "
             f"({shown} s): back off exponentially"
         )
-        return Finding("retry-storm", last.kind, text, span)
+        return Finding("retry-storm", spell.last.kind, text, span)
 
     def _remember(self, call: Call, outcome: Outcome) -> None:
-        spell_key, request_key = (call.who, call.endpoint), (call.who, call.fingerprint)
+        endpoint_key, request_key = (call.who, call.endpoint), (call.who, call.fingerprint)
         if outcome.settled:
-            self.spells.pop(spell_key, None)
+            self.limited.pop(endpoint_key, None)
+            self.spells.pop(request_key, None)
             self.refused.pop(request_key, None)
             blocked = self.blocked.get(call.who)
             if blocked and (blocked.blocks == "credential" or call.writes):
@@ -267,13 +280,14 @@ class Tracker:
         if not outcome.is_error:
             return
         _put(self.told, call.who, outcome.end, self.max_entries)
-        if outcome.retry != "never" or outcome.lost:
-            spell = self.spells.get(spell_key)
+        if outcome.retry == "after_reset" and self._retry_at(outcome) is not None:
+            _put(self.limited, endpoint_key, outcome, self.max_entries)
+        elif outcome.retry != "never" or outcome.lost:
+            spell = self.spells.get(request_key)
             if spell is None:
-                times = deque([outcome.end], maxlen=self.thresholds.storm_retries + 1)
-                spell = _Spell(outcome, times)
+                spell = _Spell(outcome)
             spell.last = outcome
-            _put(self.spells, spell_key, spell, self.max_entries)
+            _put(self.spells, request_key, spell, self.max_entries)
         if outcome.retry == "never" or (outcome.lost and call.method in UNSAFE_METHODS):
             _put(self.refused, request_key, outcome, self.max_entries)
         if outcome.blocks and not call.anonymous:
@@ -297,7 +311,7 @@ class Tracker:
         horizon = now - self.thresholds.memory
         while self.spells and next(iter(self.spells.values())).last.end < horizon:
             self.spells.popitem(last=False)
-        for table in (self.refused, self.blocked, self.missing):
+        for table in (self.limited, self.refused, self.blocked, self.missing):
             while table and next(iter(table.values())).end < horizon:
                 table.popitem(last=False)
         while self.told and next(iter(self.told.values())) < horizon:
@@ -329,7 +343,8 @@ def fingerprint(method: str, path: str, body: bytes | None) -> str:
     OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
     route, _, query = path.partition("?")
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(f"{method.upper()} {route}?{_OAUTH_PARAM.sub('', query)}\n".encode())
+    request = f"{method.upper()} {route}?{_OAUTH_PARAM.sub('', query)}\n"
+    digest.update(request.encode("utf-8", "surrogateescape"))
     if body:
         if body[:6] == b"oauth_" or b"&oauth_" in body:
             body = _OAUTH_PARAM.sub("", body.decode("latin-1")).encode("latin-1")

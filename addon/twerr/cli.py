@@ -1,6 +1,7 @@
 """`python -m twerr report FLOWFILE...`: the report of recorded flows, without a proxy.
 
-Flows are read one at a time from mitmproxy flow files (`-w` recordings) and HAR files, and go
+Flows are read one at a time from mitmproxy flow files (`-w` recordings) and HAR files (entry
+by entry, in chunks), and go
 through the same classifier, audit and report as in mitmdump, so the report is the one a live
 session would have printed. A file that breaks off (truncated, corrupt) gives what was read
 before the break; every skip is said, with its reason, on stderr. The exit status is 1 only
@@ -10,12 +11,17 @@ when no flow at all could be read.
 from __future__ import annotations
 
 import argparse
+import codecs
+import gc
 import json
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from typing import BinaryIO
 
 from mitmproxy import exceptions
 from mitmproxy import flow as mitmflow
@@ -31,6 +37,8 @@ from twerr.reporter import Reporter
 from twerr.scope import DEFAULT_SCOPE
 from twerr.scope import Scope
 from twerr.scope import parse_scope
+
+GC_EVERY = 200  # flows
 
 
 class Skips:
@@ -75,6 +83,8 @@ def _report(args: argparse.Namespace) -> int:
     for path in args.files:
         for flow in read_flows(Path(path), skips):
             read += 1
+            if read % GC_EVERY == 0:
+                gc.collect()  # flows are cyclic garbage: left to the collector, they pile up
             if not isinstance(flow, http.HTTPFlow):
                 skips.note("flows that are not HTTP (TCP, UDP, DNS)")
                 continue
@@ -117,11 +127,11 @@ def read_flows(path: Path, skips: Skips) -> Iterator[mitmflow.Flow]:
         skips.problem(f"{path}: cannot open: {e.strerror}")
         return
     with file:
-        if file.read(1) in (b"{", b"\xef"):  # HAR is JSON (some tools add a byte-order mark)
-            file.seek(0)
-            yield from _har_flows(path, file.read(), skips)
-            return
+        is_har = file.read(64).lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{")  # JSON
         file.seek(0)
+        if is_har:
+            yield from _har_flows(path, file, skips)
+            return
         count = 0
         try:
             for flow in mitmio.FlowReader(file).stream():
@@ -132,22 +142,65 @@ def read_flows(path: Path, skips: Skips) -> Iterator[mitmflow.Flow]:
             skips.problem(f"{path}: unreadable after flow {count} ({e}); {read}")
 
 
-def _har_flows(path: Path, data: bytes, skips: Skips) -> Iterator[mitmflow.Flow]:
+def _har_flows(path: Path, file: BinaryIO, skips: Skips) -> Iterator[mitmflow.Flow]:
+    count = 0
     try:
-        entries = json.loads(data.decode("utf-8-sig"))["log"]["entries"]
-        if not isinstance(entries, list):
-            raise TypeError("log.entries is not a list")
-    except (ValueError, KeyError, TypeError) as e:
-        skips.problem(f"{path}: not a HAR file ({type(e).__name__}: {e})")
-        return
-    for index, entry in enumerate(entries):
-        try:
-            flow = request_to_flow(entry)
-        except Exception as e:  # mitmproxy's HAR import raises whatever the entry provokes
-            # the type only: the message may quote the entry, credentials included
-            skips.problem(f"{path}: HAR entry {index} skipped ({type(e).__name__})")
+        for index, entry in enumerate(har_entries(file)):
+            count = index + 1
+            try:
+                flow = request_to_flow(entry)
+            except Exception as e:  # mitmproxy's HAR import raises whatever the entry provokes
+                # the type only: the message may quote the entry, credentials included
+                skips.problem(f"{path}: HAR entry {index} skipped ({type(e).__name__})")
+                continue
+            yield flow
+    except ValueError as e:
+        read = f"the {count} entries before it are reported" if count else "nothing was read"
+        skips.problem(f"{path}: unreadable as HAR after entry {count} ({e}); {read}")
+
+
+_ENTRIES = re.compile(r'"entries"\s*:\s*\[')
+_CHUNK = 1 << 16
+
+
+def har_entries(file: BinaryIO) -> Iterator[Any]:
+    """The items of a HAR file's `log.entries` array, one at a time, read in chunks: memory
+    holds the entry being parsed, not the file. Raises ValueError where the JSON breaks."""
+    decoder, reader = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8-sig")()
+    text, ended = "", False
+
+    def more(size: int = _CHUNK) -> None:
+        nonlocal text, ended
+        data = file.read(size)
+        ended = not data
+        text += reader.decode(data, final=ended)
+
+    while (start := _ENTRIES.search(text)) is None:
+        if ended:
+            raise ValueError("no log.entries array")
+        text = text[-64:]  # what comes before the entries (pages, creator) is not kept
+        more()
+    text, position = text[start.end() :], 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position == len(text):
+            if ended:
+                raise ValueError("the file breaks off inside log.entries")
+            text, position = "", 0
+            more()
             continue
-        yield flow
+        if text[position] == "]":
+            return
+        try:
+            entry, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            if ended:
+                raise ValueError("an entry is not valid JSON, or the file breaks off") from None
+            more(max(_CHUNK, len(text)))  # a large entry: read as much again, not a bit more
+            continue
+        yield entry
+        text, position = text[position:], 0
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -29,8 +29,10 @@ from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.ratelimit import endpoint_key
 
+NOT_AUDITED = "not audited"
 MAX_ENDPOINTS = 2_000  # rarer endpoints beyond this are counted as "other"
 MAX_KINDS = 1_000
+LAST_DATE = 253_402_300_800  # 10000-01-01: datetime goes no further
 CHART_BARS = 60  # the chart groups minutes into at most this many bars
 # the terminal table cuts longer cells (error messages); the HTML page keeps them
 TEXT_CELL_LIMIT = 60
@@ -96,41 +98,46 @@ class Report:
         self.minutes: dict[int, Counter[str]] = {}  # errors per minute, by category
         self.error_categories: dict[str, list[int]] = {}  # category -> [errors, injected]
         self._keys: dict[tuple[str, str], str] = {}  # (method, path) -> endpoint
+        self.audited = True  # False: the audit was off, so no verdict can be given
 
     def add(self, meta: dict[str, Any], *, method: str, path: str, when: float) -> None:
         """One classified flow: its twerr metadata, request method and path, and start time."""
         self.responses += 1
-        self.first = when if self.first is None else min(self.first, when)
-        self.last = when if self.last is None else max(self.last, when)
+        dated = when if _datable(when) else None  # a broken clock counts, but is not charted
+        if dated is not None:
+            self.first = dated if self.first is None else min(self.first, dated)
+            self.last = dated if self.last is None else max(self.last, dated)
         self.categories[meta["category"]] += 1
         endpoint, row = self._endpoint(method, path)
         row.requests += 1
         finding = meta.get("audit")
         if finding:
-            self._kind(finding["error"], finding["error"], "", "").findings[finding["finding"]] += 1
-            self._cell(endpoint, finding["error"]).findings[finding["finding"]] += 1
+            kind, tally = self._kind(finding["error"], finding["error"], "", "")
+            tally.findings[finding["finding"]] += 1
+            self._cell(endpoint, kind).findings[finding["finding"]] += 1
         if not explain.is_error(meta):
             return
-        kind, label = explain.error_kind(meta, self.catalog)
+        kind, tally = self._kind(*explain.error_kind(meta, self.catalog), meta["category"],
+                                 meta["retry"])  # fmt: skip
         injected = bool(meta.get("injected")) and (meta["injected"].get("fault") != "pass")
-        tally = self._kind(kind, label, meta["category"], meta["retry"])
         tally.count += 1
         tally.injected += injected
         tally.statuses[meta["status"]] += 1
-        tally.seen(when)
         row.errors += 1
         row.injected += injected
+        row.kinds[kind] += 1
         by_category = self.error_categories.setdefault(meta["category"], [0, 0])
         by_category[0] += 1
         by_category[1] += injected
-        row.kinds[kind] += 1
         cell = self._cell(endpoint, kind)
         if injected:
             cell.injected += 1
         else:
             cell.real += 1
-        minute = int(when // 60) * 60
-        self.minutes.setdefault(minute, Counter())[meta["category"]] += 1
+        if dated is not None:
+            tally.seen(dated)
+            minute = int(dated // 60) * 60
+            self.minutes.setdefault(minute, Counter())[meta["category"]] += 1
 
     # ---- reading it -------------------------------------------------------------------------
 
@@ -172,7 +179,7 @@ class Report:
                     "retry": row.retry,
                     "advice": explain.RETRY_WORDS.get(row.retry, ""),
                     "findings": dict(row.findings.most_common()),
-                    "verdict": verdict(row.findings),
+                    "verdict": self._verdict(row.findings),
                 }
                 for kind, row in kinds
             ],
@@ -195,7 +202,7 @@ class Report:
                     "injected": cell.injected,
                     "real": cell.real,
                     "findings": dict(cell.findings.most_common()),
-                    "client": verdict(cell.findings),
+                    "client": self._verdict(cell.findings),
                 }
                 for (endpoint, kind), cell in sorted(self.cells.items())
             ],
@@ -204,6 +211,9 @@ class Report:
                 for minute, counts in sorted(self.minutes.items())
             ],
         }
+
+    def _verdict(self, findings: Counter[str]) -> str:
+        return verdict(findings) if self.audited or findings else NOT_AUDITED
 
     def _by_category(self) -> list[dict[str, Any]]:
         ranked = sorted(self.error_categories.items(), key=lambda item: (-item[1][0], item[0]))
@@ -217,7 +227,9 @@ class Report:
         if endpoint is None:  # a client polling the same URL is named once
             if len(self._keys) >= MAX_ENDPOINTS:
                 self._keys.clear()
-            endpoint = self._keys[method, path] = endpoint_key(method, path)
+            # undecodable bytes in a path (kept as lone surrogates) must not break the files
+            key = endpoint_key(method, path).encode("utf-8", "backslashreplace").decode()
+            endpoint = self._keys[method, path] = key
         if endpoint not in self.endpoints and len(self.endpoints) >= MAX_ENDPOINTS:
             endpoint = "other endpoints"
         row = self.endpoints.get(endpoint)
@@ -225,7 +237,8 @@ class Report:
             row = self.endpoints[endpoint] = EndpointRow()
         return endpoint, row
 
-    def _kind(self, kind: str, label: str, category: str, retry: str) -> KindRow:
+    def _kind(self, kind: str, label: str, category: str, retry: str) -> tuple[str, KindRow]:
+        """The kind's row, under "other" once MAX_KINDS are known; and the kind it counts as."""
         if kind not in self.kinds and len(self.kinds) >= MAX_KINDS:
             kind = label = "other"
         row = self.kinds.get(kind)
@@ -233,7 +246,7 @@ class Report:
             row = self.kinds[kind] = KindRow(label, category, retry)
         elif not row.category and category:  # first met through an audit finding
             row.label, row.category, row.retry = label, category, retry
-        return row
+        return kind, row
 
     def _cell(self, endpoint: str, kind: str) -> Cell:
         return self.cells.setdefault((endpoint, kind), Cell())
@@ -245,9 +258,14 @@ def verdict(findings: Counter[str] | dict[str, int]) -> str:
 
 
 def _utc(epoch: float | None) -> str | None:
-    if epoch is None:
+    if epoch is None or not _datable(epoch):
         return None
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _datable(epoch: Any) -> bool:
+    """A time a date can be made of: a finite number from 1970 to 9999."""
+    return isinstance(epoch, int | float) and 0 <= epoch < LAST_DATE
 
 
 def write_report(data: dict[str, Any], path: str, kind: str | None = None) -> Path:

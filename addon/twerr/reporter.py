@@ -42,6 +42,8 @@ class Reporter:
     def configure(self, updated: set[str]) -> None:
         if "twerr_report" in updated and ctx.options.twerr_report:
             check_report_path(ctx.options.twerr_report, "twerr_report option")
+        if "twerr_audit" in updated:  # the audit's option: without it, no client verdicts
+            self.report.audited = ctx.options.twerr_audit
 
     @guard.hook
     def response(self, flow: http.HTTPFlow) -> None:

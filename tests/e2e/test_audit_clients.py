@@ -114,7 +114,7 @@ def test_permanent_errors_and_lost_writes(session, tmp_path):
         tmp_path,
         ":~u statuses/update:187",
         "|~u /2/tweets$ & ~m POST|131|phase=response,times=1",
-        ":~u verify_credentials:89",
+        ":~hq at-expired:89",  # every request made with that token
         ':~u "/2/tweets[?]ids=":resource-not-found:times=1',
     )
     poster = s.v1(credentials=tokens("poster"))
@@ -128,7 +128,8 @@ def test_permanent_errors_and_lost_writes(session, tmp_path):
     expired = s.v1(credentials=tokens("expired"))
     with pytest.raises(tweepy.Unauthorized):
         expired.verify_credentials()
-    expired.get_status(20)  # the same token, still
+    with pytest.raises(tweepy.Unauthorized):
+        expired.get_status(20)  # the same token, still
     reader = s.v2()
     reader.get_tweets([1234567890])  # 1234567890 comes back missing
     reader.get_tweet(1234567890)  # and is asked for again at once
@@ -145,7 +146,7 @@ def test_permanent_errors_and_lost_writes(session, tmp_path):
     assert sorted(verdicts(s.proxy)) == sorted(
         [
             "187 Status is a duplicate: 2 errors; permanent-retry 1 -> retried a permanent error",
-            "89 Invalid or expired token: 1 error; dead-credential 1 -> retried a permanent error",
+            "89 Invalid or expired token: 2 errors; dead-credential 1 -> retried a permanent error",
             "HTTP 500 Internal Server Error: 1 error; duplicate-write 1 -> repeated a write",
             "resource-not-found (Not Found Error): 1 error; missing-ids 1"
             " -> retried a permanent error",
