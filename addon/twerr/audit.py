@@ -51,7 +51,7 @@ _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 class Audit:
     def __init__(self, scope: Scope | None = None) -> None:
-        self.scope = scope  # None: judge whatever the classifier annotated
+        self.scope = scope or Scope()
         self.tracker = Tracker()
         self.enabled = True
 
@@ -116,11 +116,9 @@ class Audit:
         return "\n".join(verdict_lines(self.tracker.verdicts())) or "no errors seen yet"
 
     def _audit(self, flow: http.HTTPFlow) -> None:
-        meta = flow.metadata.get("twerr")
-        if not self.enabled or not isinstance(meta, dict) or "category" not in meta:
-            return  # outside twerr_scope: the classifier left nothing
-        if self.scope is not None and not self.scope(flow):
-            return  # what a flow read from a file carried from an earlier run
+        meta = self.scope.annotated(flow) if self.enabled else None
+        if meta is None:
+            return
         who = None
         # a success is judged only against what its own client was told before
         success = meta["category"] == "success" and flow.error is None

@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from collections import OrderedDict
+from collections.abc import Container
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -135,8 +136,13 @@ class KindTally:
 
     @property
     def verdict(self) -> str:
-        verdicts = {VERDICTS[name] for name in self.findings}
-        return next(v for v in VERDICT_ORDER if v in verdicts or v == HANDLED_WELL)
+        return verdict_of(self.findings)
+
+
+def verdict_of(findings: Container[str]) -> str:
+    """The most serious verdict among the findings (by name); "handled well" without any."""
+    found = {verdict for name, verdict in VERDICTS.items() if name in findings}
+    return next(v for v in VERDICT_ORDER if v in found or v == HANDLED_WELL)
 
 
 class Tracker:

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from twerr import explain
-from twerr.behaviour import HANDLED_WELL
-from twerr.behaviour import VERDICT_ORDER
-from twerr.behaviour import VERDICTS
+from twerr.behaviour import verdict_of
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.ratelimit import endpoint_key
@@ -213,7 +211,7 @@ class Report:
         }
 
     def _verdict(self, findings: Counter[str]) -> str:
-        return verdict(findings) if self.audited or findings else NOT_AUDITED
+        return verdict_of(findings) if self.audited or findings else NOT_AUDITED
 
     def _by_category(self) -> list[dict[str, Any]]:
         ranked = sorted(self.error_categories.items(), key=lambda item: (-item[1][0], item[0]))
@@ -250,11 +248,6 @@ class Report:
 
     def _cell(self, endpoint: str, kind: str) -> Cell:
         return self.cells.setdefault((endpoint, kind), Cell())
-
-
-def verdict(findings: Counter[str] | dict[str, int]) -> str:
-    found = {verdict for name, verdict in VERDICTS.items() if name in findings}
-    return next(v for v in VERDICT_ORDER if v in found or v == HANDLED_WELL)
 
 
 def _utc(epoch: float | None) -> str | None:

@@ -27,7 +27,7 @@ FORMATS = (".json", ".html")
 
 class Reporter:
     def __init__(self, scope: Scope | None = None) -> None:
-        self.scope = scope  # None: report whatever the classifier annotated
+        self.scope = scope or Scope()
         self.report = Report()
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -76,9 +76,8 @@ class Reporter:
         logger.info(f"twerr: report written to {write_report(self.report.to_dict(), path)}")
 
     def _add(self, flow: http.HTTPFlow) -> None:
-        meta = flow.metadata.get("twerr")
-        in_scope = self.scope is None or self.scope(flow)  # not what a file kept from elsewhere
-        if isinstance(meta, dict) and "category" in meta and in_scope:
+        meta = self.scope.annotated(flow)
+        if meta is not None:
             request = flow.request
             self.report.add(
                 meta, method=request.method, path=request.path, when=request.timestamp_start

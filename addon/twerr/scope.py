@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mitmproxy import addonmanager
 from mitmproxy import ctx
 from mitmproxy import exceptions
@@ -46,3 +48,11 @@ class Scope:
 
     def __call__(self, flow: http.HTTPFlow) -> bool:
         return bool(self.filter(flow))
+
+    def annotated(self, flow: http.HTTPFlow) -> dict[str, Any] | None:
+        """What the classifier wrote on an in-scope flow; None for any other flow, including
+        one read from a file with what an earlier run wrote outside today's scope."""
+        meta = flow.metadata.get("twerr")
+        if isinstance(meta, dict) and "category" in meta and self(flow):
+            return meta
+        return None
