@@ -9,15 +9,17 @@ from twerr.streams import Streams
 from twerr.view import TwitterErrorView
 
 scope = Scope()
+audit, reporter = Audit(), Reporter()
 # Streams comes first: a fault that replaces a stream's response buffers it again. The injector
-# comes next: what it forges then passes through the classifier like the API's own; the audit
-# reads what the classifier wrote, and the reporter what both wrote.
+# comes next: what it forges then passes through the classifier like the API's own. The
+# classifier hands each flow it classified to the audit, then to the reporter, which reports
+# what both wrote.
 addons = [
     scope,
     Streams(scope),
     Injector(scope),
-    Classifier(scope),
-    Audit(scope),
-    Reporter(scope),
+    Classifier(scope, followers=[audit, reporter]),
+    audit,
+    reporter,
     TwitterErrorView(),
 ]

@@ -1,29 +1,47 @@
-"""Microbenchmark: the classifier's response hook per response shape, alone and with the
-audit's and the report's after it, and the injector's request and response hooks (no rules;
-20 rules that do not match), in µs per flow.
+"""Microbenchmark: twerr's cost per flow inside mitmproxy, without sockets or HTTP parsing.
 
-Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 3000; the median of 5 rounds is printed)
+Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 2000; the median of 5 rounds is printed)
+
+1. Through mitmproxy's addon manager: a DumpMaster with all of mitmdump's addons delivers the
+   four events of a flow (requestheaders, request, responseheaders, response) to a no-op script,
+   to twerr (`addon/twerr_addon.py`) and to twerr with 20 injection rules that match nothing.
+   The table gives the no-op's µs per flow and what twerr adds to it: all of twerr's work,
+   mitmproxy's cost of calling its hooks included. Each flow comes from a client of its own.
+   `flow_detail` is 0, as in scripts/bench: mitmdump prints no line per flow, twerr its line
+   per error flow.
+2. The classifier's response hook alone, with the audit and the report that follow it, per
+   response shape (and for a 5 MB success body), in µs per flow.
 """
 
 import asyncio
+import itertools
+import json
+import logging
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 from bench import NON_MATCHING  # noqa: E402
+from bench import big_success  # noqa: E402
+from mitmproxy import hooks  # noqa: E402
 from mitmproxy import http  # noqa: E402
+from mitmproxy import options  # noqa: E402
+from mitmproxy.proxy.layers.http import HttpRequestHeadersHook  # noqa: E402
+from mitmproxy.proxy.layers.http import HttpRequestHook  # noqa: E402
+from mitmproxy.proxy.layers.http import HttpResponseHeadersHook  # noqa: E402
+from mitmproxy.proxy.layers.http import HttpResponseHook  # noqa: E402
 from mitmproxy.test import taddons  # noqa: E402
+from mitmproxy.tools.dump import DumpMaster  # noqa: E402
 
 import corpus  # noqa: E402
 from twerr.audit import Audit  # noqa: E402
 from twerr.classify import Classifier  # noqa: E402
-from twerr.inject import Injector  # noqa: E402
 from twerr.reporter import Reporter  # noqa: E402
 from twerr.scope import Scope  # noqa: E402
 
@@ -36,68 +54,127 @@ SHAPES = [
     "v2-429-app-24h-cap",
     "html-over-capacity",
 ]
+SCRIPTS = {
+    "no-op": (ROOT / "scripts" / "bench_noop.py", []),
+    "twerr": (ROOT / "addon" / "twerr_addon.py", []),
+    "+20 rules": (ROOT / "addon" / "twerr_addon.py", NON_MATCHING),
+}
+ROUNDS = 5
 
 
-async def settled(result: Awaitable[None] | None) -> None:
-    """A hook's result, awaited when it is a coroutine (as mitmproxy does)."""
-    if result is not None:
-        await result
+CLOCK = itertools.count()
 
 
-def per_flow(
-    hooks: list[Callable[[http.HTTPFlow], None]], sample: corpus.Sample, count: int
-) -> float:
-    flows = [corpus.make_flow(sample) for _ in range(count)]
-    for i, flow in enumerate(flows):  # each from a client of its own: judged, nothing found
-        flow.request.headers["authorization"] = f"Bearer client{i}"
-    start = time.perf_counter()
-    for flow in flows:
-        for hook in hooks:
-            hook(flow)
-    return (time.perf_counter() - start) / count
-
-
-def injector_per_flow(injector: Injector, sample: corpus.Sample, count: int) -> float:
-    flows = [corpus.make_flow(sample) for _ in range(count)]
-    for flow in flows:
+def make_flows(sample: corpus.Sample, count: int) -> list[http.HTTPFlow]:
+    """Each flow from a client of its own, a second after the one before (so the audit
+    forgets errors as it would in a live session: after 15 minutes of flows)."""
+    flows = []
+    for _ in range(count):
+        tick = next(CLOCK)
+        flow = corpus.make_flow(sample)
+        flow.request.headers["authorization"] = f"Bearer client{tick}"
+        for message in (flow.request, flow.response):
+            message.timestamp_start += tick
+            message.timestamp_end += tick
         flow.live = True
-        flow.response = None  # as at the request hook
-
-    async def run() -> float:
-        start = time.perf_counter()
-        for flow in flows:
-            await settled(injector.request(flow))
-            await settled(injector.response(flow))
-        return (time.perf_counter() - start) / count
-
-    return asyncio.run(run())
+        flows.append(flow)
+    return flows
 
 
-def bench_injector(sample: corpus.Sample, count: int) -> None:
-    scope = Scope()
-    injector = Injector(scope)
-    for label, rules in (("no rules", []), ("20 rules, none match", NON_MATCHING)):
-        with taddons.context(scope, injector) as tctx:
-            tctx.configure(injector, twerr_inject=rules, twerr_seed=1)
-            rounds = [injector_per_flow(injector, sample, count) for _ in range(5)]
-        print(f"{'injector, ' + label:28} {statistics.median(rounds) * 1e6:8.1f}")
+async def start(script: Path, rules: list[str], confdir: str) -> DumpMaster:
+    logging.getLogger().setLevel(logging.DEBUG)  # as mitmdump sets it
+    master = DumpMaster(options.Options(), with_termlog=True, with_dumper=True)
+    master.options.update(confdir=confdir, flow_detail=0, scripts=[str(script)])
+    await asyncio.sleep(1.5)  # mitmproxy loads scripts on a later turn of its watcher
+    if rules:
+        master.options.update(twerr_inject=rules)
+    await master.addons.trigger_event(hooks.RunningHook())
+    return master
 
 
-def main(count: int) -> None:
+async def through(master: DumpMaster, flows: list[http.HTTPFlow]) -> float:
+    """µs per flow for the four events of each flow; each flow is let go once done, as in
+    mitmdump."""
+    pending = [(flow, flow.response) for flow in reversed(flows)]
+    for flow in flows:
+        flow.response = None
+    flows.clear()
+    count, trigger = len(pending), master.addons.trigger_event
+    begin = time.perf_counter()
+    while pending:
+        flow, response = pending.pop()
+        await trigger(HttpRequestHeadersHook(flow))
+        await trigger(HttpRequestHook(flow))
+        flow.response = response
+        await trigger(HttpResponseHeadersHook(flow))
+        await trigger(HttpResponseHook(flow))
+    return (time.perf_counter() - begin) / count * 1e6
+
+
+async def measure(name: str, count: int) -> dict[str, float]:
+    """One configuration's median µs per flow for each shape, in this process."""
     samples = {sample.id: sample for sample in corpus.load().responses}
-    classifier, audit, reporter = Classifier(Scope()), Audit(), Reporter()
-    alone = [classifier.response]
-    together = [classifier.response, audit.response, reporter.response]
+    script, rules = SCRIPTS[name]
+    costs: dict[str, list[float]] = {sample_id: [] for sample_id in SHAPES}
+    with tempfile.TemporaryDirectory() as confdir:
+        master = await start(script, rules, confdir)
+        for _ in range(ROUNDS):
+            for sample_id in SHAPES:
+                flows = make_flows(samples[sample_id], count)
+                costs[sample_id].append(await through(master, flows))
+        master.shutdown()
+    return {sample_id: statistics.median(rounds) for sample_id, rounds in costs.items()}
+
+
+def bench_masters(count: int) -> None:
+    """Each configuration in a process of its own, so that each starts from the same state
+    (mitmproxy's `ctx` holds one master per process, and memory left by one would cost the
+    next)."""
+    costs = {}
+    for name in SCRIPTS:
+        command = [sys.executable, __file__, "--one", name, str(count)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        costs[name] = json.loads(output.splitlines()[-1])
+    header = f"{'through mitmproxy (µs/flow)':28} {'no-op':>7} {'twerr':>7} {'+20 rules':>9}"
+    print(header + f" {'twerr/no-op':>11} {'rules/no-op':>11}")
+    for sample_id in SHAPES:
+        base, ours, ruled = (costs[name][sample_id] for name in SCRIPTS)
+        print(
+            f"{sample_id:28} {base:7.1f} {ours - base:+7.1f} {ruled - base:+9.1f}"
+            f" {ours / base:11.3f} {ruled / base:11.3f}"
+        )
+
+
+def bench_response_hook(samples: dict[str, corpus.Sample], count: int) -> None:
+    audit, reporter = Audit(), Reporter()
+    classifier = Classifier(Scope(), followers=[audit, reporter])
+    status, headers, body = big_success()
     with taddons.context(classifier.scope, classifier, audit, reporter):
-        print(f"{'response':28} {'classify':>8} {'+audit+report':>14}  (µs/flow)")
-        for sample_id in SHAPES:
-            costs = [
-                statistics.median(per_flow(hooks, samples[sample_id], count) for _ in range(5))
-                for hooks in (alone, together)
-            ]
-            print(f"{sample_id:28} {costs[0] * 1e6:8.1f} {costs[1] * 1e6:14.1f}")
-    bench_injector(samples["v2-success-gzip"], count)
+        print(f"\n{'response hook (µs/flow)':28} {'classify+audit+report':>22}")
+        for name in [*SHAPES, "5 MB JSON success"]:
+            rounds = []
+            for _ in range(ROUNDS):
+                if name in samples:
+                    flows = make_flows(samples[name], count)
+                else:
+                    flows = make_flows(samples["v2-success-gzip"], 10)
+                    for flow in flows:
+                        flow.response = http.Response.make(status, body, dict(headers))
+                begin = time.perf_counter()
+                for flow in flows:
+                    classifier.response(flow)
+                rounds.append((time.perf_counter() - begin) / len(flows) * 1e6)
+            print(f"{name:28} {statistics.median(rounds):22.1f}")
+
+
+def main(args: list[str]) -> None:
+    if args[:1] == ["--one"]:
+        print(json.dumps(asyncio.run(measure(args[1], int(args[2])))))
+        return
+    count = int(args[0]) if args else 2000
+    bench_masters(count)
+    bench_response_hook({sample.id: sample for sample in corpus.load().responses}, count)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000)
+    main(sys.argv[1:])

@@ -69,7 +69,8 @@ async def run(count: int) -> list[tuple[int, float]]:
     makers = [flow_maker(samples[sample_id]) for sample_id in MIX]
     scope = Scope()
     injector = Injector(scope)
-    classifier, audit, reporter = Classifier(scope), Audit(), Reporter()
+    audit, reporter = Audit(), Reporter()
+    classifier = Classifier(scope, followers=[audit, reporter])
     readings = []
     with taddons.context(scope, injector, classifier, audit, reporter) as tctx:
         rules = [*NON_MATCHING[:19], ":~u user_timeline:88:ratelimit=100/900"]
@@ -78,16 +79,14 @@ async def run(count: int) -> list[tuple[int, float]]:
             flow = makers[n % len(makers)](n)
             response, flow.response = flow.response, None
             injector.requestheaders(flow)
-            await settled(injector.request(flow))
+            await settled(injector.flow_hooks.request(flow))
             if flow.response is None:
                 flow.response = response
-            await settled(injector.response(flow))
+            await settled(injector.flow_hooks.response(flow))
             start = 1.0e9 + n * 0.05  # 20 requests a second, answered 10 ms later
             flow.request.timestamp_start = start
             flow.response.timestamp_start = flow.response.timestamp_end = start + 0.01
             classifier.response(flow)
-            audit.response(flow)
-            reporter.response(flow)
             if n in (WARM_UP, count) or (n > WARM_UP and n % 50_000 == 0):
                 gc.collect()
                 readings.append((n, rss_mib_self()))

@@ -5,18 +5,24 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_hook import SHAPES  # noqa: E402
 
 
-def test_bench_hook_prints_a_figure_per_response_shape_and_for_the_injector():
+def test_bench_hook_prints_a_figure_per_response_shape_through_mitmproxy_and_alone():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_hook.py"), "5"],
         capture_output=True,
         text=True,
         check=True,
     )
-    rows = result.stdout.splitlines()[1:]
-    assert len(rows) == 9
-    assert rows[-1].startswith("injector, 20 rules, none match")
+    through, alone = result.stdout.split("\n\n")
+    rows = through.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == SHAPES
     for row in rows:
-        name, figure = row.rsplit(maxsplit=1)
-        assert float(figure) > 0, name
+        base, *added_and_ratios = (float(cell) for cell in row.split()[1:])
+        assert base > 0 and all(ratio > 0 for ratio in added_and_ratios[2:]), row
+    rows = alone.splitlines()[1:]
+    assert [row.rsplit(maxsplit=1)[0] for row in rows] == [*SHAPES, "5 MB JSON success"]
+    assert all(float(row.rsplit(maxsplit=1)[1]) > 0 for row in rows)

@@ -783,3 +783,25 @@ def test_huge_success_bodies_are_not_parsed():
         path="/2/tweets",
     )
     assert (decoded.shape, decoded.note) == ("success", "only the start of a huge body was read")
+
+
+def test_headers_read_the_same_from_raw_pairs_in_any_case_and_from_a_mapping():
+    """The raw lower-case pairs mitmproxy hands over take a quicker way than other headers;
+    both must read the first of repeated headers, whatever the case of the names."""
+    pairs = (
+        (b"content-type", b"application/json"),
+        (b"x-rate-limit-limit", b"900"),
+        (b"x-rate-limit-remaining", b"0"),
+        (b"x-rate-limit-remaining", b"7"),
+        (b"x-rate-limit-reset", b"1648976680"),
+        (b"retry-after", b"60"),
+        (b"date", b"Sun, 03 Apr 2022 08:49:40 GMT"),
+    )
+    mixed = tuple((name.title(), value) for name, value in pairs)
+    as_text = [(name.decode(), value.decode()) for name, value in mixed]
+    body = b'{"errors":[{"code":88,"message":"Rate limit exceeded"}]}'
+    decoded = [decode(429, headers, body) for headers in (pairs, mixed, as_text, dict(as_text))]
+    assert decoded[0].rate_limit is not None and decoded[0].rate_limit.window.remaining == 0
+    assert decoded[0].rate_limit.retry_after_at == 1648975840
+    assert all(other == decoded[0] for other in decoded[1:3])
+    assert decoded[3].rate_limit.window.remaining == 7  # a dict keeps the last: its own choice

@@ -67,7 +67,9 @@ def run(options: dict, *flows: http.HTTPFlow) -> tuple[http.HTTPFlow, Injector]:
     """The flows through the addons of twerr_addon.py, one after another; the last one back."""
     scope = Scope()
     injector = Injector(scope)
-    addons = (scope, Streams(scope), injector, Classifier(scope), Audit(), Reporter())
+    audit, reporter = Audit(), Reporter()
+    classifier = Classifier(scope, followers=[audit, reporter])
+    addons = (scope, Streams(scope), injector, classifier, audit, reporter)
     with taddons.context(*addons) as tctx:
         tctx.configure(injector, twerr_seed=1, **options)
         for flow in flows:
@@ -98,6 +100,7 @@ def assert_logged_once(caplog, hook: str, flow: http.HTTPFlow) -> None:
 )
 def test_a_classifier_failure_leaves_the_flow_as_it_was(monkeypatch, caplog, target, name):
     monkeypatch.setattr(target, name, boom)
+    caplog.set_level(logging.INFO)  # as in mitmproxy: the per-flow line is made, and fails
     flow, _ = run({}, make_flow())
     assert flow.response.status_code == 403 and flow.response.content == UPSTREAM
     assert (flow.comment, flow.marked, "twerr" in flow.metadata) == ("mine", "", False)
@@ -166,4 +169,4 @@ def test_a_report_failure_leaves_the_flow_alone(monkeypatch, caplog):
     monkeypatch.setattr(report.Report, "add", boom)
     flow, _ = run({}, make_flow())
     assert flow.response.content == UPSTREAM and flow.metadata["twerr"]["errors"]
-    assert_logged_once(caplog, "Reporter.response", flow)
+    assert_logged_once(caplog, "Reporter.classified", flow)

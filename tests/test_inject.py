@@ -10,6 +10,7 @@ import random
 import time
 
 import pytest
+from mitmproxy import addonmanager
 from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy import io as mitmio
@@ -94,6 +95,31 @@ def proxy_factory():
 
 def record(flow) -> dict:
     return flow.metadata["twerr"]["injected"]
+
+
+def hooked(proxy: Proxy) -> list[str]:
+    """Which of the injector's addons mitmproxy calls on each flow, as it finds them."""
+    return [type(addon).__name__ for addon in addonmanager.traverse([proxy.injector])]
+
+
+@scenario
+async def test_the_flow_hooks_are_in_the_chain_only_while_they_can_act(proxy_factory):
+    proxy = proxy_factory()
+    assert hooked(proxy) == ["Injector"]  # no rules: mitmproxy calls none of them
+    proxy.configure(twerr_inject=[":~m POST:http503:phase=response"])
+    assert hooked(proxy) == ["Injector", "FlowHooks"]
+    flow = make_flow()
+    addons = proxy.tctx.master.addons
+    await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+    await addons.handle_lifecycle(HttpRequestHook(flow))
+    proxy.tctx.master.commands.call("twerr.clear")  # rules gone, one fault still to finish
+    proxy.configure(twerr_inject=[])
+    assert hooked(proxy) == ["Injector", "FlowHooks"]
+    flow.response = http.Response.make(200, UPSTREAM_BODY)
+    await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
+    await addons.handle_lifecycle(HttpResponseHook(flow))
+    assert flow.response.status_code == 503 and record(flow)["fault"] == "http503"
+    assert hooked(proxy) == ["Injector"]
 
 
 @scenario

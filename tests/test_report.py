@@ -32,14 +32,14 @@ class Proxy:
         self.tctx, self.classifier, self.audit, self.reporter = tctx, classifier, audit, reporter
 
     def send(self, flow):
-        for addon in (self.classifier, self.audit, self.reporter):
-            addon.response(flow)
+        self.classifier.response(flow)
         return flow
 
 
 @pytest.fixture
 def proxy():
-    classifier, audit, reporter = Classifier(Scope()), Audit(), Reporter()
+    audit, reporter = Audit(), Reporter()
+    classifier = Classifier(Scope(), followers=[audit, reporter])
     with taddons.context(classifier.scope, classifier, audit, reporter) as tctx:
         yield Proxy(tctx, classifier, audit, reporter)
 
@@ -242,13 +242,13 @@ def test_the_commands(proxy, tmp_path):
 
 def test_what_a_file_kept_from_outside_the_scope_is_left_alone(caplog):
     scope = Scope()
-    classifier, audit, reporter = Classifier(scope), Audit(scope), Reporter(scope)
+    audit, reporter = Audit(), Reporter()
+    classifier = Classifier(scope, followers=[audit, reporter])
     flow = at("v1.1-88-rate-limit", 1.0)
     flow.request.url = "https://example.com/1.1/statuses/user_timeline.json"
     flow.metadata["twerr"] = {"category": "rate_limit"}  # written by some earlier run
     with taddons.context(scope, classifier, audit, reporter):
-        for addon in (classifier, audit, reporter):
-            addon.response(flow)
+        classifier.response(flow)
     assert reporter.report.responses == 0
     assert flow.metadata["twerr"] == {"category": "rate_limit"}
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -1,10 +1,11 @@
 """The audit addon: did the client handle the errors it was given well?
 
-It runs after the classifier, reads `flow.metadata["twerr"]`, and hands each flow to the pure
-`behaviour.Tracker`, which judges the request against what the same credential was told
-before. A finding is written on the offending flow: `metadata["twerr"]["audit"]`, a comment
-line, the 🛑 marker and a warning in the log. The verdicts per error kind are returned by
-`twerr.audit`, and the report (`twerr.report`, and at exit) shows them beside the errors.
+It follows the classifier, which hands it each flow it classified with the metadata it wrote,
+and passes the flow on to the pure `behaviour.Tracker`, which judges the request against what
+the same credential was told before. A finding is written on the offending flow:
+`metadata["twerr"]["audit"]`, a comment line, the 🛑 marker and a warning in the log. The
+verdicts per error kind are returned by `twerr.audit`, and the report (`twerr.report`, and at
+exit) shows them beside the errors.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
 from twerr.ratelimit import credential
 from twerr.ratelimit import endpoint_key
-from twerr.scope import Scope
+from twerr.scope import request_header
 
 # the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
 flow_logger = logging.getLogger("twerr.flows")
@@ -50,8 +51,7 @@ _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
 class Audit:
-    def __init__(self, scope: Scope | None = None) -> None:
-        self.scope = scope or Scope()
+    def __init__(self) -> None:
         self.tracker = Tracker()
         self.enabled = True
 
@@ -104,20 +104,14 @@ class Audit:
         self.tracker.thresholds = thresholds
         self.enabled = ctx.options.twerr_audit
 
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._audit(flow)
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._audit(flow)
-
     @command.command("twerr.audit")
     def audit(self) -> str:
         """The audit's verdict per error kind so far: errors seen, findings, verdict."""
         return "\n".join(verdict_lines(self.tracker.verdicts())) or "no errors seen yet"
 
-    def _audit(self, flow: http.HTTPFlow) -> None:
-        meta = self.scope.annotated(flow) if self.enabled else None
-        if meta is None:
+    def classified(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+        """Called by the classifier for each flow it classified (`meta`: what it wrote)."""
+        if not self.enabled:
             return
         who = None
         # a success is judged only against what its own client was told before
@@ -160,7 +154,7 @@ def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Th
 def who_of(flow: http.HTTPFlow) -> str:
     """The credential's hash; for a request without one, the client's address."""
     request = flow.request
-    authorization = request.headers.get("authorization")
+    authorization = request_header(request, b"authorization")
     # the query holds OAuth values only when no header does: parse it only then
     who = credential(authorization, () if authorization else request.query.items(multi=True))
     if who == "anonymous" and flow.client_conn.peername:
@@ -190,6 +184,9 @@ def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> O
         lost = "answered"  # the API did what was asked; the client was told otherwise
     elif flow.error is not None or meta["shape"] == "transport-error":
         lost = "unknown"
+    elif meta["category"] == "success" and not meta["errors"]:
+        # what most flows are, judged only for what they clear: no kind to tally, no ids
+        return Outcome(_answered_at(flow), "", "", meta["status"], "success", "never")
     kind, label = explain.error_kind(meta, catalog)
     errors = meta["errors"]
     blocks = next(

@@ -18,7 +18,6 @@ from typing import get_args
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
-from pydantic import PrivateAttr
 from pydantic import model_validator
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
@@ -186,24 +185,39 @@ class Catalog(_Model):
     media_errors: tuple[MediaErrorEntry, ...]
     shapes: tuple[OddShape, ...]
 
-    _statuses: dict[int, StatusEntry] = PrivateAttr()
-    _classes: dict[int, StatusClass] = PrivateAttr()
-    _codes: dict[int, CodeEntry] = PrivateAttr()
-    _problems: dict[str, ProblemEntry] = PrivateAttr()
-    _media: dict[str, MediaErrorEntry] = PrivateAttr()
-    _shapes: dict[str, OddShape] = PrivateAttr()
+    # The indexes are plain cached properties, not pydantic private attributes: those are
+    # read through pydantic's __getattr__, a microsecond or more on every lookup of every flow.
+    @functools.cached_property
+    def _statuses(self) -> dict[int, StatusEntry]:
+        return _index(self.statuses, "status")
+
+    @functools.cached_property
+    def _classes(self) -> dict[int, StatusClass]:
+        return _index(self.status_classes, "first_digit")
+
+    @functools.cached_property
+    def _codes(self) -> dict[int, CodeEntry]:
+        return _index(self.codes, "code")
+
+    @functools.cached_property
+    def _problems(self) -> dict[str, ProblemEntry]:
+        return _index(self.problems, "slug")
+
+    @functools.cached_property
+    def _media(self) -> dict[str, MediaErrorEntry]:
+        return _index(self.media_errors, "name")
+
+    @functools.cached_property
+    def _shapes(self) -> dict[str, OddShape]:
+        return _index(self.shapes, "name")
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Catalog:
         missing = set(get_args(Category)) - set(self.categories)
         if missing:
             raise ValueError(f"categories without a definition: {sorted(missing)}")
-        self._statuses = _index(self.statuses, "status")
-        self._classes = _index(self.status_classes, "first_digit")
-        self._codes = _index(self.codes, "code")
-        self._problems = _index(self.problems, "slug")
-        self._media = _index(self.media_errors, "name")
-        self._shapes = _index(self.shapes, "name")
+        for index in ("_statuses", "_classes", "_codes", "_problems", "_media", "_shapes"):
+            getattr(self, index)  # built now, so that a duplicate key fails validation
         if set(self._classes) != {1, 2, 3, 4, 5}:
             raise ValueError("status_classes must cover first digits 1 to 5")
         unknown = [hint.code for hint in self.detail_hints if hint.code not in self._codes]

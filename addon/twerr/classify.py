@@ -3,13 +3,19 @@
 It writes `flow.metadata["twerr"]`, adds its lines to `flow.comment`, sets `flow.marked` by
 severity and logs one line per error flow (logger `twerr.flows`). It never touches the request
 or response, and it also runs on flows read from files (`mitmdump -nr`), which are not live.
+
+Then it hands each classified flow, with what it wrote, to its followers (the audit, then the
+report). They have no flow hooks of their own: mitmproxy spends a microsecond or two on every
+hook method of every addon, every flow, and they would each test the scope again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
+from typing import Protocol
 
 from mitmproxy import addonmanager
 from mitmproxy import http
@@ -23,14 +29,20 @@ from twerr.decode import Decoded
 from twerr.decode import decode
 from twerr.decode import decode_failure
 from twerr.scope import Scope
+from twerr.scope import requested_host
 
 logger = logging.getLogger(__name__)
 flow_logger = logging.getLogger("twerr.flows")  # the line per error flow
 
 
+class Follower(Protocol):
+    def classified(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None: ...
+
+
 class Classifier:
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, followers: Sequence[Follower] = ()) -> None:
         self.scope = scope
+        self.followers = tuple(followers)
         self.tally: Counter[str] = Counter()  # responses classified, by category
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -57,15 +69,26 @@ class Classifier:
             body,
             path=flow.request.path,
         )
-        self.tally[annotate(flow, decoded)["category"]] += 1
+        self._classified(flow, annotate(flow, decoded))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.error is not None and self.scope(flow):
+            self._error(flow)
 
     @guard.hook
-    def error(self, flow: http.HTTPFlow) -> None:
-        if flow.error is None or not self.scope(flow):
-            return
+    def _error(self, flow: http.HTTPFlow) -> None:
+        assert flow.error is not None
         status = flow.response.status_code if flow.response else None
         failure = decode_failure(flow.error.msg, status=status, path=flow.request.path)
-        self.tally[annotate(flow, failure)["category"]] += 1
+        self._classified(flow, annotate(flow, failure))
+
+    def _classified(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+        self.tally[meta["category"]] += 1
+        for follower in self.followers:
+            try:
+                follower.classified(flow, meta)
+            except Exception as e:  # the follower's bug: it loses its own work on this flow
+                guard.log_failure(flow, f"{type(follower).__name__}.classified", e)
 
     def done(self) -> None:
         if self.tally:
@@ -84,18 +107,11 @@ def _not_a_flow_line(record: logging.LogRecord) -> bool:
 
 def endpoint(flow: http.HTTPFlow) -> str:
     """Method, host and path, without the query string (it can carry oauth_* values)."""
-    path = flow.request.path.split("?", 1)[0]
-    text = f"{flow.request.method} {_host(flow.request)}{path}"
+    request = flow.request
+    path = request.path.split("?", 1)[0]
+    text = f"{request.method} {requested_host(request)}{path}"
     # mitmproxy keeps undecodable bytes as lone surrogates, which flow files cannot store
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _host(request: http.Request) -> str:
-    """The host the client asked for (Host header first, as in reverse mode), without its
-    port: what Request.pretty_host gives, without its IDNA validation on every flow."""
-    authority = request.host_header or request.host
-    host, colon, port = authority.rpartition(":")
-    return host if colon and port.isdigit() and not host.endswith(":") else authority
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
@@ -110,7 +126,7 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
 
     ours = "\n".join(explain.comment_lines(meta))
     theirs = _without_block(flow.comment, previous.get("comment") or "")
-    flow.comment = "\n".join(part for part in (theirs, ours) if part)
+    flow.comment = f"{theirs}\n{ours}" if theirs and ours else theirs or ours
     meta["comment"] = ours
 
     mark = explain.marker(meta, load_catalog())
@@ -121,7 +137,7 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
         meta["marker"] = None  # the flow carries someone else's marker: keep it
     flow.metadata["twerr"] = meta
 
-    if explain.is_error(meta):
+    if explain.is_error(meta) and flow_logger.isEnabledFor(logging.INFO):
         flow_logger.info(explain.log_line(meta))
     return meta
 

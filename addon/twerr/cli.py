@@ -78,7 +78,8 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"twerr: cannot parse --scope {args.scope!r}: {e}", file=sys.stderr)
         return 2
-    classifier, audit, reporter = Classifier(scope), Audit(scope), Reporter(scope)
+    reporter = Reporter()
+    classifier = Classifier(scope, followers=[Audit(), reporter])
     read = 0
     for path in args.files:
         for flow in read_flows(Path(path), skips):
@@ -96,12 +97,8 @@ def _report(args: argparse.Namespace) -> int:
                 continue
             if flow.response is not None:
                 classifier.response(flow)
-                audit.response(flow)
-                reporter.response(flow)
             else:
                 classifier.error(flow)
-                audit.error(flow)
-                reporter.error(flow)
     for line in skips.lines():
         print(line, file=sys.stderr)
     if not read:

@@ -1,7 +1,7 @@
 """Decode a Twitter/X API response into what it means. Pure: no mitmproxy, no I/O, never raises.
 
 `decode(status, headers, body, path=...)` reads the wire bytes (any content-encoding) and returns
-a frozen `Decoded`: the response's shape, each error it carries with the catalog's meaning and
+a `Decoded`: the response's shape, each error it carries with the catalog's meaning and
 advice, and the rate-limit state from its headers. Success bodies are only searched for the few
 bytes that would announce an error, never JSON-parsed to find nothing.
 """
@@ -9,6 +9,7 @@ bytes that would announce an error, never JSON-parsed to find nothing.
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import json
 import re
@@ -88,7 +89,9 @@ _TAGS = re.compile(r"<[^>]*>")
 _DIGITS = re.compile(r"[ \t]*-?[0-9]{1,18}[ \t]*")
 
 
-@dataclass(frozen=True, slots=True)
+# The values made for every flow are slotted dataclasses, not frozen ones (a frozen one costs
+# three times as much to make); nothing changes them once made.
+@dataclass(slots=True)
 class Window:
     """One rate-limit window from the response headers; reset is epoch seconds."""
 
@@ -105,7 +108,7 @@ class Window:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RateLimit:
     """The endpoint window (x-rate-limit-*), the 24-hour caps, and Retry-After if sent."""
 
@@ -117,8 +120,14 @@ class RateLimit:
 
     @property
     def exhausted(self) -> tuple[str, ...]:
+        if not self._spent(self.window) and not self.app_24h and not self.user_24h:
+            return ()  # the usual case: the window has requests left, no daily cap was sent
         named = (("window", self.window), ("app_24h", self.app_24h), ("user_24h", self.user_24h))
-        return tuple(name for name, w in named if w is not None and w.remaining == 0)
+        return tuple(name for name, w in named if self._spent(w))
+
+    @staticmethod
+    def _spent(window: Window | None) -> bool:
+        return window is not None and window.remaining == 0
 
     @property
     def reset_at(self) -> int | None:
@@ -144,7 +153,7 @@ class RateLimit:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiError:
     """One error of a response, with the catalog's meaning and advice."""
 
@@ -177,7 +186,7 @@ class ApiError:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
     status: int
     status_text: str  # "No response" with status 0: the connection failed, as browsers say
@@ -271,20 +280,27 @@ def decode_failure(
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     """Rate-limit headers (lower-case names) into a RateLimit; None when there are none."""
-    main, app, user = (_window(headers, names) for names in _WINDOW_HEADERS)
+    main, app, user = [_window(headers, names) for names in _WINDOW_HEADERS]
     retry_after, retry_after_at = _retry_after(headers.get("retry-after"), headers.get("date"))
-    if all(part is None for part in (main, app, user, retry_after, retry_after_at)):
+    if (main, app, user, retry_after, retry_after_at) == _NOTHING_SENT:
         return None
     return RateLimit(main, app, user, retry_after, retry_after_at)
 
 
+_NOTHING_SENT = (None, None, None, None, None)
+
+
 def _window(headers: Mapping[str, str], names: tuple[str, str, str]) -> Window | None:
-    limit, remaining, reset = (_header_int(headers.get(name)) for name in names)
-    if limit is None and remaining is None and reset is None:
+    sent = headers.get(names[0]), headers.get(names[1]), headers.get(names[2])
+    if sent == (None, None, None):  # the common case: not sent at all
+        return None
+    limit, remaining, reset = _header_int(sent[0]), _header_int(sent[1]), _header_int(sent[2])
+    if limit is remaining is reset is None:
         return None
     return Window(limit, remaining, reset)
 
 
+@functools.lru_cache(maxsize=256)  # the same few resets, on flow after flow
 def utc(epoch: int | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string; None when absent or out of range."""
     if epoch is None:
@@ -303,7 +319,11 @@ _READ_HEADERS = frozenset(
     ["content-type", "content-encoding", "retry-after", "date"]
     + [name for names in _WINDOW_HEADERS for name in names]
 )
-_READ_HEADER_BYTES = frozenset(name.encode() for name in _READ_HEADERS)
+_READ_HEADER_NAMES = tuple((name, name.encode()) for name in sorted(_READ_HEADERS))
+_READ_HEADER_KEYS: dict[str | bytes, str] = {
+    **{name: name for name in _READ_HEADERS},
+    **{name.encode(): name for name in _READ_HEADERS},
+}
 
 
 class _Decoder:
@@ -424,13 +444,15 @@ class _Decoder:
 
     def parse_json(self, content: bytes) -> tuple[Any, str]:
         try:
-            return json.loads(content, parse_constant=_reject_constant), ""
+            # what json.loads does with bytes, with one decoder made once, not one per call
+            text = content.decode(json.detect_encoding(content), "surrogatepass")
+            return _JSON.decode(text), ""
         except UnicodeDecodeError:
             text = _as_text(content, self.content_type)
             if _charset(self.content_type) == "utf-8":
                 self.notes.append("body is not valid UTF-8")
             try:
-                return json.loads(text, parse_constant=_reject_constant), ""
+                return _JSON.decode(text), ""
             except (ValueError, RecursionError) as e:
                 return None, _json_problem(e, len(content))
         except (ValueError, RecursionError) as e:
@@ -701,17 +723,27 @@ def _list_shape(errors: list[ApiError], odd: bool, *, has_data: bool) -> Shape:
 
 def _lower(headers: Headers) -> dict[str, str]:
     """The headers the decoder reads, by lower-case name (the first of repeated ones)."""
+    if type(headers) is tuple:
+        # mitmproxy's raw (name, value) pairs: looked up in a dict rather than compared one by
+        # one, when every name is lower-case (HTTP/2 requires it; the API sends them so)
+        try:
+            first = dict(reversed(headers))
+            lowered = b"\0".join(first).islower()
+        except (TypeError, ValueError):  # not pairs of bytes: the general way below
+            lowered = False
+        if lowered:
+            return {
+                key: value.decode("latin-1")
+                for key, name in _READ_HEADER_NAMES
+                if type(value := first.get(name)) is bytes
+            }
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
         if not isinstance(name, (str, bytes)):
             continue
-        key = name.lower()
-        if key in _READ_HEADER_BYTES:
-            key = key.decode("latin-1")
-        elif key not in _READ_HEADERS:
-            continue
-        if key in out:
+        key = _READ_HEADER_KEYS.get(name) or _READ_HEADER_KEYS.get(name.lower())
+        if key is None or key in out:
             continue
         if isinstance(value, bytes):
             value = value.decode("latin-1")
@@ -721,7 +753,11 @@ def _lower(headers: Headers) -> dict[str, str]:
 
 
 def _header_int(value: str | None) -> int | None:
-    if value is None or not _DIGITS.fullmatch(value):
+    if value is None:
+        return None
+    if value.isdigit() and value.isascii() and len(value) <= 18:  # the usual case, quickly
+        return int(value)
+    if not _DIGITS.fullmatch(value):
         return None
     return max(int(value), 0)
 
@@ -761,6 +797,8 @@ def _http_date(value: str | None) -> int | None:
 def _decompress(body: bytes, encoding: str, limit: int) -> tuple[bytes, str]:
     """Undo Content-Encoding, keeping at most `limit` + 1 decompressed bytes (so a caller can
     tell that there was more). Returns (bytes, problem)."""
+    if not encoding:
+        return body, ""
     for name in reversed([e.strip() for e in encoding.lower().split(",")]):
         if name in ("", "identity"):
             continue
@@ -843,6 +881,9 @@ def _json_problem(error: Exception, size: int) -> str:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _is_problem(data: dict[str, Any]) -> bool:

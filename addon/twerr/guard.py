@@ -118,6 +118,11 @@ def _recover(addon: Any, flow: http.HTTPFlow, saved: _Saved, name: str, error: E
             forget(flow)
         except Exception:  # the cleanup of a failed hook must not fail the flow either
             logger.debug("twerr: forgetting the flow failed", exc_info=True)
+    log_failure(flow, name, error)
+
+
+def log_failure(flow: http.HTTPFlow, name: str, error: Exception) -> None:
+    """The one line a failure costs: which flow (no query string), which hook, what."""
     logger.error(
         f"twerr: {name} failed on {describe(flow)}; the flow goes on untouched by twerr. "
         f"{type(error).__name__}: {_scrubbed(error)}\n"

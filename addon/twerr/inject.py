@@ -121,6 +121,14 @@ class Injector:
         self.relay = Relay()
         self.is_running = False
         self.last_in_chain = SlowDetour(self)
+        self.flow_hooks = FlowHooks(self)
+
+    @property
+    def addons(self) -> list[FlowHooks]:
+        """The injector's other flow hooks, for mitmproxy, while there is something to inject
+        or to finish: every hook method costs every flow a microsecond or two, even when it has
+        nothing to do. (mitmproxy reads this on every event, as it reads a script's.)"""
+        return [self.flow_hooks] if self.has_rules or self.pending or self.active else []
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option(
@@ -328,13 +336,6 @@ class Injector:
     def has_rules(self) -> bool:
         return bool(self.command_rules or self.option_rules or self.file_rules or self.header_on)
 
-    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
-    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        # A plain function: with nothing to inject, no coroutine (nor guard) for each flow.
-        if not self.has_rules:
-            return None
-        return self._request(flow)
-
     @guard.hook
     async def _request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or not self.scope(flow):
@@ -392,13 +393,6 @@ class Injector:
         else:
             self._undo(active, "nothing to do it to")
 
-    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
-    def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        pending = self.pending.get(flow.id)
-        if pending is None or flow.response is None:
-            return None
-        return self._responseheaders(flow, pending)
-
     @guard.hook
     async def _responseheaders(self, flow: http.HTTPFlow, pending: Pending) -> None:
         assert flow.response is not None
@@ -412,13 +406,6 @@ class Injector:
         await self._sleep(pending.active.rule, flow)
         pending.detour.restore(flow)
         flow.response.stream = pending.detour.collect  # the relay paces it; mitmproxy passes it on
-
-    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
-    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        if flow.id not in self.pending:
-            self.active.discard(flow.id)
-            return None
-        return self._response(flow)
 
     @guard.hook
     async def _response(self, flow: http.HTTPFlow) -> None:
@@ -459,7 +446,7 @@ class Injector:
         _set_record(flow, pending.record)
 
     @guard.hook
-    def error(self, flow: http.HTTPFlow) -> None:
+    def _error(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is not None:
             if pending.window is None:  # the fault never met a response
@@ -645,6 +632,39 @@ class Injector:
             raise exceptions.CommandError(f"Cannot parse {origin} spec {spec!r}: {e}") from None
         logger.info(f"twerr: {origin} {rule.describe()}")
         return ActiveRule(rule, origin, now(), once=once)
+
+
+class FlowHooks:
+    """The injector's request, responseheaders, response and error hooks (see
+    `Injector.addons`). Each is a plain function that returns the guarded coroutine only when
+    there is work: no coroutine, nor guard, for the flows it lets be."""
+
+    def __init__(self, injector: Injector) -> None:
+        self.injector = injector
+
+    @inspect.markcoroutinefunction  # for mitmproxy: never to be called from sync context
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        if not self.injector.has_rules:
+            return None
+        return self.injector._request(flow)
+
+    @inspect.markcoroutinefunction
+    def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        pending = self.injector.pending.get(flow.id)
+        if pending is None or flow.response is None:
+            return None
+        return self.injector._responseheaders(flow, pending)
+
+    @inspect.markcoroutinefunction
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        if flow.id not in self.injector.pending:
+            self.injector.active.discard(flow.id)
+            return None
+        return self.injector._response(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self.injector.pending or flow.id in self.injector.active:
+            self.injector._error(flow)
 
 
 class SlowDetour:

@@ -6,6 +6,7 @@ and resets `seconds` later, as the API's 15-minute windows do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -56,24 +57,33 @@ class Windows:
 def endpoint_key(method: str, path: str) -> str:
     """The endpoint a window belongs to: ids and names in the path do not make new endpoints,
     and api.twitter.com and api.x.com are one API."""
-    route = _BY_NAME.sub(r"/by/\1/:name", path.split("?", 1)[0])
+    return _route_key(method, path.split("?", 1)[0])
+
+
+@functools.lru_cache(maxsize=4096)  # the audit and the report ask for it on every flow
+def _route_key(method: str, route: str) -> str:
+    route = _BY_NAME.sub(r"/by/\1/:name", route)
     return f"{method.upper()} {_ID_SEGMENT.sub('/:id', route)}"
 
 
 def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]] = ()) -> str:
     """A short hash naming who is calling: the bearer token, or the OAuth consumer key and
     token (not the nonce, timestamp or signature, which change with every request)."""
-    text = ""
     if authorization:
-        scheme, _, rest = authorization.strip().partition(" ")
-        if scheme.lower() == "oauth":
-            text = "oauth " + " ".join(f"{k}={v}" for k, v in sorted(_OAUTH_FIELD.findall(rest)))
-        else:
-            text = f"{scheme.lower()} {rest.strip()}"
-    else:
-        pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))
-        if pairs:
-            text = "oauth " + " ".join(f"{k}={v}" for k, v in pairs)
-    if not text:
-        return "anonymous"
+        return _header_credential(authorization)
+    pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))
+    return _hash("oauth " + " ".join(f"{k}={v}" for k, v in pairs)) if pairs else "anonymous"
+
+
+# A client sends the same bearer token with every request: hashed once, not on every flow.
+# (OAuth 1 headers differ each time, by their nonce and signature: those miss.)
+@functools.lru_cache(maxsize=1024)
+def _header_credential(authorization: str) -> str:
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme.lower() == "oauth":
+        return _hash("oauth " + " ".join(f"{k}={v}" for k, v in sorted(_OAUTH_FIELD.findall(rest))))
+    return _hash(f"{scheme.lower()} {rest.strip()}")
+
+
+def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]

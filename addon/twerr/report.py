@@ -124,7 +124,9 @@ class Report:
         row.errors += 1
         row.injected += injected
         row.kinds[kind] += 1
-        by_category = self.error_categories.setdefault(meta["category"], [0, 0])
+        by_category = self.error_categories.get(meta["category"])
+        if by_category is None:
+            by_category = self.error_categories[meta["category"]] = [0, 0]
         by_category[0] += 1
         by_category[1] += injected
         cell = self._cell(endpoint, kind)
@@ -135,7 +137,10 @@ class Report:
         if dated is not None:
             tally.seen(dated)
             minute = int(dated // 60) * 60
-            self.minutes.setdefault(minute, Counter())[meta["category"]] += 1
+            per_minute = self.minutes.get(minute)
+            if per_minute is None:
+                per_minute = self.minutes[minute] = Counter()
+            per_minute[meta["category"]] += 1
 
     # ---- reading it -------------------------------------------------------------------------
 
@@ -247,7 +252,10 @@ class Report:
         return kind, row
 
     def _cell(self, endpoint: str, kind: str) -> Cell:
-        return self.cells.setdefault((endpoint, kind), Cell())
+        cell = self.cells.get((endpoint, kind))
+        if cell is None:
+            cell = self.cells[endpoint, kind] = Cell()
+        return cell
 
 
 def _utc(epoch: float | None) -> str | None:

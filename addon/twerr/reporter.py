@@ -1,11 +1,13 @@
 """The report addon: the session's errors, by kind, endpoint and category, and the coverage
-matrix, from the metadata the classifier and the audit wrote. Printed at exit, returned by
-`twerr.report`, written as JSON or HTML by `twerr.report.save` and the `twerr_report` option."""
+matrix, from the metadata the classifier and the audit wrote (it follows the classifier, after
+the audit). Printed at exit, returned by `twerr.report`, written as JSON or HTML by
+`twerr.report.save` and the `twerr_report` option."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from mitmproxy import addonmanager
 from mitmproxy import command
@@ -14,11 +16,9 @@ from mitmproxy import exceptions
 from mitmproxy import http
 from mitmproxy import types
 
-from twerr import guard
 from twerr.report import Report
 from twerr.report import render_text
 from twerr.report import write_report
-from twerr.scope import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +26,7 @@ FORMATS = (".json", ".html")
 
 
 class Reporter:
-    def __init__(self, scope: Scope | None = None) -> None:
-        self.scope = scope or Scope()
+    def __init__(self) -> None:
         self.report = Report()
 
     def load(self, loader: addonmanager.Loader) -> None:
@@ -45,13 +44,12 @@ class Reporter:
         if "twerr_audit" in updated:  # the audit's option: without it, no client verdicts
             self.report.audited = ctx.options.twerr_audit
 
-    @guard.hook
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._add(flow)
-
-    @guard.hook
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._add(flow)
+    def classified(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+        """Called by the classifier for each flow it classified (`meta`: what it wrote). The
+        report only reads the flow: a failure here has nothing on it to undo."""
+        request = flow.request
+        when = request.timestamp_start
+        self.report.add(meta, method=request.method, path=request.path, when=when)
 
     def done(self) -> None:
         if self.report.responses:
@@ -74,14 +72,6 @@ class Reporter:
         except exceptions.OptionsError as e:
             raise exceptions.CommandError(str(e)) from e
         logger.info(f"twerr: report written to {write_report(self.report.to_dict(), path)}")
-
-    def _add(self, flow: http.HTTPFlow) -> None:
-        meta = self.scope.annotated(flow)
-        if meta is not None:
-            request = flow.request
-            self.report.add(
-                meta, method=request.method, path=request.path, when=request.timestamp_start
-            )
 
 
 def check_report_path(path: str, what: str) -> None:

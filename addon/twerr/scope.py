@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mitmproxy import addonmanager
 from mitmproxy import ctx
 from mitmproxy import exceptions
@@ -49,10 +47,28 @@ class Scope:
     def __call__(self, flow: http.HTTPFlow) -> bool:
         return bool(self.filter(flow))
 
-    def annotated(self, flow: http.HTTPFlow) -> dict[str, Any] | None:
-        """What the classifier wrote on an in-scope flow; None for any other flow, including
-        one read from a file with what an earlier run wrote outside today's scope."""
-        meta = flow.metadata.get("twerr")
-        if isinstance(meta, dict) and "category" in meta and self(flow):
-            return meta
-        return None
+
+def request_header(request: http.Request, name: bytes) -> str | None:
+    """The first value of a request header (name in lower case). mitmproxy's `headers.get`
+    decodes every name to compare it and joins repeated values: several times the cost, on a
+    path every flow takes."""
+    for key, value in request.data.headers.fields:
+        if key.lower() == name:
+            return value.decode("utf-8", "surrogateescape")
+    return None
+
+
+def requested_host(request: http.Request) -> str:
+    """The host the client asked for (HTTP/2's :authority or the Host header, as in reverse
+    mode; else the connection's), without its port: what `Request.pretty_host` gives, without
+    its IDNA validation."""
+    data = request.data
+    authority = ""
+    if data.authority and data.http_version in _AUTHORITY_VERSIONS:
+        authority = data.authority.decode("utf-8", "surrogateescape")
+    authority = authority or request_header(request, b"host") or request.host
+    host, colon, port = authority.rpartition(":")
+    return host if colon and port.isdigit() and not host.endswith(":") else authority
+
+
+_AUTHORITY_VERSIONS = (b"HTTP/2.0", b"HTTP/3")

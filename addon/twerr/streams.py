@@ -18,6 +18,7 @@ from mitmproxy import http
 
 from twerr import guard
 from twerr.scope import Scope
+from twerr.scope import requested_host
 
 # stream.twitter.com and the retired user/site streams; /2/.../stream and what follows it
 # (firehose partitions, /lang/en), but not the rules of a filtered stream.
@@ -28,7 +29,7 @@ _STREAM_ROUTE = re.compile(r"^/2/(?:[\w-]+/)+stream(?:/(?!rules(?:/|$))[\w-]+)*/
 
 def is_stream_endpoint(host: str, path: str) -> bool:
     route = path.split("?", 1)[0]
-    return bool(_STREAM_HOST.match(host) or _STREAM_ROUTE.match(route))
+    return bool(_STREAM_HOST.match(host) or ("stream" in route and _STREAM_ROUTE.match(route)))
 
 
 class Watch:
@@ -65,8 +66,7 @@ class Streams:
         response = flow.response
         if response is None or response.stream or not 200 <= response.status_code < 300:
             return
-        host = flow.request.host_header or flow.request.host
-        if is_stream_endpoint(host.lower(), flow.request.path):
+        if is_stream_endpoint(requested_host(flow.request).lower(), flow.request.path):
             self._stream(flow)
 
     @guard.hook
