@@ -95,7 +95,6 @@ class Report:
         self.cells: dict[tuple[str, str], Cell] = {}
         self.minutes: dict[int, Counter[str]] = {}  # errors per minute, by category
         self.error_categories: dict[str, list[int]] = {}  # category -> [errors, injected]
-        self._keys: dict[tuple[str, str], str] = {}  # (method, path) -> endpoint
         self.audited = True  # False: the audit was off, so no verdict can be given
 
     def add(self, meta: dict[str, Any], *, method: str, path: str, when: float) -> None:
@@ -226,13 +225,10 @@ class Report:
         ]
 
     def _endpoint(self, method: str, path: str) -> tuple[str, EndpointRow]:
-        endpoint = self._keys.get((method, path))
-        if endpoint is None:  # a client polling the same URL is named once
-            if len(self._keys) >= MAX_ENDPOINTS:
-                self._keys.clear()
+        endpoint = endpoint_key(method, path)  # cached there, for the audit too
+        if not endpoint.isascii():
             # undecodable bytes in a path (kept as lone surrogates) must not break the files
-            key = endpoint_key(method, path).encode("utf-8", "backslashreplace").decode()
-            endpoint = self._keys[method, path] = key
+            endpoint = endpoint.encode("utf-8", "backslashreplace").decode()
         if endpoint not in self.endpoints and len(self.endpoints) >= MAX_ENDPOINTS:
             endpoint = "other endpoints"
         row = self.endpoints.get(endpoint)
