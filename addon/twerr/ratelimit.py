@@ -70,19 +70,19 @@ def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]]
     """A short hash naming who is calling: the bearer token, or the OAuth consumer key and
     token (not the nonce, timestamp or signature, which change with every request)."""
     if authorization:
-        return _header_credential(authorization)
+        scheme, _, rest = authorization.strip().partition(" ")
+        if scheme.lower() == "oauth":  # new nonce and signature each time: nothing to cache
+            fields = sorted(_OAUTH_FIELD.findall(rest))
+            return _hash("oauth " + " ".join(f"{k}={v}" for k, v in fields))
+        return _token_credential(scheme.lower(), rest.strip())
     pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))
     return _hash("oauth " + " ".join(f"{k}={v}" for k, v in pairs)) if pairs else "anonymous"
 
 
 # A client sends the same bearer token with every request: hashed once, not on every flow.
-# (OAuth 1 headers differ each time, by their nonce and signature: those miss.)
 @functools.lru_cache(maxsize=1024)
-def _header_credential(authorization: str) -> str:
-    scheme, _, rest = authorization.strip().partition(" ")
-    if scheme.lower() == "oauth":
-        return _hash("oauth " + " ".join(f"{k}={v}" for k, v in sorted(_OAUTH_FIELD.findall(rest))))
-    return _hash(f"{scheme.lower()} {rest.strip()}")
+def _token_credential(scheme: str, token: str) -> str:
+    return _hash(f"{scheme} {token}")
 
 
 def _hash(text: str) -> str:
