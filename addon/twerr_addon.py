@@ -1,12 +1,14 @@
 """twerr: run with `mitmdump -s addon/twerr_addon.py` (or mitmweb, mitmproxy)."""
 
+from mitmproxy import contentviews
+
 from twerr.audit import Audit
 from twerr.classify import Classifier
 from twerr.inject import Injector
 from twerr.reporter import Reporter
 from twerr.scope import Scope
 from twerr.streams import Streams
-from twerr.view import TwitterErrorView
+from twerr.view import twitter_error_view
 
 scope = Scope()
 audit, reporter = Audit(), Reporter()
@@ -21,5 +23,7 @@ addons = [
     Classifier(scope, followers=[audit, reporter]),
     audit,
     reporter,
-    TwitterErrorView(),
 ]
+# The "Twitter Error" content view, registered as mitmproxy's own examples register one: when
+# the script loads (a reload replaces it, by name), not by an addon that every event would visit.
+contentviews.add(twitter_error_view)

@@ -3,8 +3,9 @@
 Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 2000; the median of 5 rounds is printed)
 
 1. Through mitmproxy's addon manager: a DumpMaster with all of mitmdump's addons delivers the
-   four events of a flow (requestheaders, request, responseheaders, response) to a no-op script,
-   to twerr (`addon/twerr_addon.py`) and to twerr with 20 injection rules that match nothing.
+   four events of a flow (requestheaders, request, responseheaders, response), each followed by
+   the `update` event mitmproxy's proxy server sends after it, to a no-op script, to twerr
+   (`addon/twerr_addon.py`) and to twerr with 20 injection rules that match nothing.
    The table gives the no-op's µs per flow and what twerr adds to it: all of twerr's work,
    mitmproxy's cost of calling its hooks included. Each flow comes from a client of its own.
    `flow_detail` is 0, as in scripts/bench: mitmdump prints no line per flow, twerr its line
@@ -93,13 +94,14 @@ async def start(script: Path, rules: list[str], confdir: str) -> DumpMaster:
 
 
 async def through(master: DumpMaster, flows: list[http.HTTPFlow]) -> float:
-    """µs per flow for the four events of each flow; each flow is let go once done, as in
-    mitmdump."""
+    """µs per flow for the four events of each flow (and their `update` events); each flow is
+    let go once done, as in mitmdump."""
     pending = [(flow, flow.response) for flow in reversed(flows)]
     for flow in flows:
         flow.response = None
     flows.clear()
-    count, trigger = len(pending), master.addons.trigger_event
+    # as mitmproxy's proxy server does: each event, then an `update` event for its flow
+    count, trigger = len(pending), master.addons.handle_lifecycle
     begin = time.perf_counter()
     while pending:
         flow, response = pending.pop()

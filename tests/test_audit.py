@@ -10,6 +10,7 @@ from mitmproxy.test import taddons
 import corpus
 from twerr.audit import AUDIT_MARKER
 from twerr.audit import Audit
+from twerr.audit import who_of
 from twerr.classify import Classifier
 from twerr.scope import Scope
 
@@ -228,3 +229,24 @@ def test_verdicts_by_command(proxy):
         "88 Rate limit exceeded: 2 errors; early-retry 1 -> retry too early\n"
         "187 Status is a duplicate: 1 error -> handled well"
     )
+
+
+def test_who_is_the_credential_from_the_header_or_the_query_else_the_address():
+    def who(url, authorization=None):
+        flow = flow_at("v1.1-success-gzip", 1000.0, url=url)
+        del flow.request.headers["authorization"]
+        if authorization:
+            flow.request.headers["authorization"] = authorization
+        return who_of(flow)
+
+    base = "https://api.twitter.com/1.1/statuses/home_timeline.json"
+    signed = "oauth_consumer_key=ck&oauth_nonce={}&oauth_token=tk&oauth_signature={}"
+    in_query = who(f"{base}?count=5&{signed.format('n1', 's1')}")
+    # a new nonce and signature with every request: the same client
+    assert in_query == who(f"{base}?{signed.format('n2', 's2')}&count=5")
+    assert in_query == who(f"{base}?{signed.format('n3', 's3').replace('oauth', '%6Fauth')}")
+    assert in_query != who(f"{base}?{signed.format('n1', 's1').replace('=tk', '=other')}")
+    header = 'OAuth oauth_consumer_key="ck", oauth_nonce="n4", oauth_token="tk"'
+    assert who(base, header) == in_query
+    assert who(f"{base}?count=5") == "client 127.0.0.1"  # no credential: its address
+    assert who(f"{base}?q=%23twerr") == "client 127.0.0.1"

@@ -120,6 +120,13 @@ async def test_the_flow_hooks_are_in_the_chain_only_while_they_can_act(proxy_fac
     await addons.handle_lifecycle(HttpResponseHook(flow))
     assert flow.response.status_code == 503 and record(flow)["fault"] == "http503"
     assert hooked(proxy) == ["Injector"]
+    # a twerr.next rule brings them back, and they leave once it has fired and finished
+    proxy.tctx.master.commands.call("twerr.next", ":~m POST:http503")
+    assert hooked(proxy) == ["Injector", "FlowHooks"]
+    fired = make_flow()
+    await proxy.send(fired)
+    assert fired.response.status_code == 503 and record(fired)["fault"] == "http503"
+    assert hooked(proxy) == ["Injector"]
 
 
 @scenario

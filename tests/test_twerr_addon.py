@@ -9,7 +9,9 @@ from mitmproxy.test import taddons
 SCRIPT = Path(__file__).parents[1] / "addon" / "twerr_addon.py"
 
 
-def test_script_loads_and_wires_the_addons():
+def test_script_loads_and_wires_the_addons(monkeypatch):
+    # the script registers the content view as it loads: not left over from another test
+    monkeypatch.delitem(contentviews.registry._by_name, "twitter error", raising=False)
     with taddons.context() as tctx:
         loaded = script.Script(str(SCRIPT), reload=False)
         names = [type(addon).__name__ for addon in loaded.ns.addons]
@@ -20,7 +22,6 @@ def test_script_loads_and_wires_the_addons():
             "Classifier",
             "Audit",
             "Reporter",
-            "TwitterErrorView",
         ]
         assert "twerr_scope" in tctx.options
-        assert "twitter error" in contentviews.registry
+        assert contentviews.registry["twitter error"] is loaded.ns.twitter_error_view

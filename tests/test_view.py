@@ -6,7 +6,6 @@ from mitmproxy.test import taddons
 import corpus
 from twerr.classify import Classifier
 from twerr.scope import Scope
-from twerr.view import TwitterErrorView
 from twerr.view import twitter_error_view
 
 BY_ID = {sample.id: sample for sample in corpus.load().responses}
@@ -27,23 +26,22 @@ def metadata_for(flow, message=None) -> Metadata:
     )
 
 
-def test_registered_under_its_name():
-    with taddons.context(TwitterErrorView()):
-        assert contentviews.registry["twitter error"] is twitter_error_view
+@pytest.fixture(autouse=True)
+def registered():
+    contentviews.add(twitter_error_view)  # what addon/twerr_addon.py does when loaded
 
 
 def test_auto_mode_picks_it_for_classified_errors_only():
-    with taddons.context(TwitterErrorView()):
-        error = classified_flow("v1.1-187-duplicate")
-        success = classified_flow("v2-success-gzip")
-        shown = contentviews.prettify_message(error.response, error)
-        assert shown.view_name == "Twitter Error"
-        assert shown.text.startswith("HTTP 403 Forbidden · v1.1 · shape v1.1-errors")
-        assert contentviews.prettify_message(success.response, success).view_name == "JSON"
-        # the request of an error flow is not the error
-        error.request.content = b'{"status":"hi"}'
-        error.request.headers["content-type"] = "application/json"
-        assert contentviews.prettify_message(error.request, error).view_name == "JSON"
+    error = classified_flow("v1.1-187-duplicate")
+    success = classified_flow("v2-success-gzip")
+    shown = contentviews.prettify_message(error.response, error)
+    assert shown.view_name == "Twitter Error"
+    assert shown.text.startswith("HTTP 403 Forbidden · v1.1 · shape v1.1-errors")
+    assert contentviews.prettify_message(success.response, success).view_name == "JSON"
+    # the request of an error flow is not the error
+    error.request.content = b'{"status":"hi"}'
+    error.request.headers["content-type"] = "application/json"
+    assert contentviews.prettify_message(error.request, error).view_name == "JSON"
 
 
 def test_renders_meaning_action_and_rate_limit():

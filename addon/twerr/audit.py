@@ -155,8 +155,11 @@ def who_of(flow: http.HTTPFlow) -> str:
     """The credential's hash; for a request without one, the client's address."""
     request = flow.request
     authorization = request_header(request, b"authorization")
-    # the query holds OAuth values only when no header does: parse it only then
-    who = credential(authorization, () if authorization else request.query.items(multi=True))
+    # the query holds OAuth values only when no header does, and only if it names them (or
+    # hides their names in %-escapes): parse it only then
+    path = request.path
+    in_query = not authorization and ("oauth" in path or "%" in path)
+    who = credential(authorization, request.query.items(multi=True) if in_query else ())
     if who == "anonymous" and flow.client_conn.peername:
         return f"client {flow.client_conn.peername[0]}"
     return who

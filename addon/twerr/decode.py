@@ -141,15 +141,19 @@ class RateLimit:
         return _latest_reset((self.app_24h, self.user_24h))
 
     def to_dict(self) -> dict[str, Any]:
-        window = self.window or Window(None, None, None)
+        window = self.window
+        reset_at = self.reset_at
         return {
-            **window.to_dict(),
+            "limit": window.limit if window else None,
+            "remaining": window.remaining if window else None,
+            "reset": window.reset if window else None,
+            "reset_utc": utc(window.reset) if window else None,
             "app_24h": self.app_24h.to_dict() if self.app_24h else None,
             "user_24h": self.user_24h.to_dict() if self.user_24h else None,
             "retry_after": self.retry_after,
             "exhausted": list(self.exhausted),
-            "reset_at": self.reset_at,
-            "reset_at_utc": utc(self.reset_at),
+            "reset_at": reset_at,
+            "reset_at_utc": utc(reset_at),
         }
 
 
@@ -280,24 +284,34 @@ def decode_failure(
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     """Rate-limit headers (lower-case names) into a RateLimit; None when there are none."""
-    main, app, user = [_window(headers, names) for names in _WINDOW_HEADERS]
-    retry_after, retry_after_at = _retry_after(headers.get("retry-after"), headers.get("date"))
-    if (main, app, user, retry_after, retry_after_at) == _NOTHING_SENT:
+    get = headers.get
+    main = _window(
+        get("x-rate-limit-limit"), get("x-rate-limit-remaining"), get("x-rate-limit-reset")
+    )
+    app = _window(
+        get("x-app-limit-24hour-limit"),
+        get("x-app-limit-24hour-remaining"),
+        get("x-app-limit-24hour-reset"),
+    )
+    user = _window(
+        get("x-user-limit-24hour-limit"),
+        get("x-user-limit-24hour-remaining"),
+        get("x-user-limit-24hour-reset"),
+    )
+    retry_after = get("retry-after")
+    seconds, at = (None, None) if retry_after is None else _retry_after(retry_after, get("date"))
+    if main is None and app is None and user is None and seconds is None and at is None:
         return None
-    return RateLimit(main, app, user, retry_after, retry_after_at)
+    return RateLimit(main, app, user, seconds, at)
 
 
-_NOTHING_SENT = (None, None, None, None, None)
-
-
-def _window(headers: Mapping[str, str], names: tuple[str, str, str]) -> Window | None:
-    sent = headers.get(names[0]), headers.get(names[1]), headers.get(names[2])
-    if sent == (None, None, None):  # the common case: not sent at all
+def _window(limit: str | None, remaining: str | None, reset: str | None) -> Window | None:
+    if limit is None and remaining is None and reset is None:  # the usual case: not sent
         return None
-    limit, remaining, reset = _header_int(sent[0]), _header_int(sent[1]), _header_int(sent[2])
-    if limit is remaining is reset is None:
+    window = Window(_header_int(limit), _header_int(remaining), _header_int(reset))
+    if window.limit is window.remaining is window.reset is None:
         return None
-    return Window(limit, remaining, reset)
+    return window
 
 
 @functools.lru_cache(maxsize=256)  # the same few resets, on flow after flow
@@ -311,15 +325,15 @@ def utc(epoch: int | None) -> str | None:
         return None
 
 
-_WINDOW_HEADERS = tuple(
-    (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
-    for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
-)
+_WINDOW_PREFIXES = ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
 _READ_HEADERS = frozenset(
     ["content-type", "content-encoding", "retry-after", "date"]
-    + [name for names in _WINDOW_HEADERS for name in names]
+    + [
+        f"{prefix}-{part}"
+        for prefix in _WINDOW_PREFIXES
+        for part in ("limit", "remaining", "reset")
+    ]
 )
-_READ_HEADER_NAMES = tuple((name, name.encode()) for name in sorted(_READ_HEADERS))
 _READ_HEADER_KEYS: dict[str | bytes, str] = {
     **{name: name for name in _READ_HEADERS},
     **{name.encode(): name for name in _READ_HEADERS},
@@ -683,6 +697,8 @@ class _Decoder:
                 headline.category
             ):
                 headline = error
+        if self.notes:
+            note = "; ".join(part for part in (*self.notes, note) if part)
         return Decoded(
             status=self.status,
             status_text=self.status_entry.text if self.status else "No response",
@@ -690,7 +706,7 @@ class _Decoder:
             shape=shape,
             errors=errors,
             rate_limit=parse_rate_limit(self.headers),
-            note="; ".join(part for part in (*self.notes, note) if part),
+            note=note,
             headline=headline,
         )
 
@@ -723,33 +739,32 @@ def _list_shape(errors: list[ApiError], odd: bool, *, has_data: bool) -> Shape:
 
 def _lower(headers: Headers) -> dict[str, str]:
     """The headers the decoder reads, by lower-case name (the first of repeated ones)."""
-    if type(headers) is tuple:
-        # mitmproxy's raw (name, value) pairs: looked up in a dict rather than compared one by
-        # one, when every name is lower-case (HTTP/2 requires it; the API sends them so)
-        try:
-            first = dict(reversed(headers))
-            lowered = b"\0".join(first).islower()
-        except (TypeError, ValueError):  # not pairs of bytes: the general way below
-            lowered = False
-        if lowered:
-            return {
-                key: value.decode("latin-1")
-                for key, name in _READ_HEADER_NAMES
-                if type(value := first.get(name)) is bytes
-            }
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items = headers if type(headers) is tuple else _items(headers)
     out: dict[str, str] = {}
     for name, value in items:
-        if not isinstance(name, (str, bytes)):
+        # one dict lookup per header when the name is lower-case (HTTP/2 requires it; the
+        # API sends them so), as mitmproxy's bytes or as text
+        try:
+            key = _READ_HEADER_KEYS.get(name)
+        except TypeError:  # unhashable: not a name
             continue
-        key = _READ_HEADER_KEYS.get(name) or _READ_HEADER_KEYS.get(name.lower())
-        if key is None or key in out:
+        if key is None:
+            if (type(name) is bytes and name.islower()) or not isinstance(name, (str, bytes)):
+                continue
+            key = _READ_HEADER_KEYS.get(name.lower())
+            if key is None:
+                continue
+        if key in out:
             continue
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        if isinstance(value, str):
+        if type(value) is bytes:
+            out[key] = value.decode("latin-1")
+        elif isinstance(value, str):
             out[key] = value
     return out
+
+
+def _items(headers: Headers) -> Iterable[tuple[Any, Any]]:
+    return headers.items() if isinstance(headers, Mapping) else headers
 
 
 def _header_int(value: str | None) -> int | None:
@@ -763,9 +778,14 @@ def _header_int(value: str | None) -> int | None:
 
 
 def _latest_reset(windows: Iterable[Window | None]) -> int | None:
-    spent = [w for w in windows if w is not None and w.remaining in (0, None)]
-    resets = [w.reset for w in spent if w.reset is not None]
-    return max(resets) if resets else None
+    """The latest reset among the spent windows (or those whose remaining count was not sent)."""
+    latest = None
+    for window in windows:
+        if window is None or window.reset is None or window.remaining not in (0, None):
+            continue
+        if latest is None or window.reset > latest:
+            latest = window.reset
+    return latest
 
 
 def _retry_after(value: str | None, date: str | None) -> tuple[int | None, int | None]:

@@ -122,13 +122,18 @@ class Injector:
         self.is_running = False
         self.last_in_chain = SlowDetour(self)
         self.flow_hooks = FlowHooks(self)
+        # The injector's other flow hooks, as its child addon, only while there is something to
+        # inject or to finish: every hook method costs every flow a microsecond or two, even
+        # with nothing to do. mitmproxy reads this list on every event (a plain attribute: a
+        # property would cost every event too); `_sync_flow_hooks` keeps it.
+        self.addons: list[FlowHooks] = []
 
-    @property
-    def addons(self) -> list[FlowHooks]:
-        """The injector's other flow hooks, for mitmproxy, while there is something to inject
-        or to finish: every hook method costs every flow a microsecond or two, even when it has
-        nothing to do. (mitmproxy reads this on every event, as it reads a script's.)"""
-        return [self.flow_hooks] if self.has_rules or self.pending or self.active else []
+    def _sync_flow_hooks(self) -> None:
+        wanted = self.has_rules or self.pending or self.active
+        if wanted and not self.addons:
+            self.addons = [self.flow_hooks]  # a new list: a traversal under way keeps its own
+        elif not wanted and self.addons:
+            self.addons = []
 
     def load(self, loader: addonmanager.Loader) -> None:
         loader.add_option(
@@ -270,7 +275,9 @@ class Injector:
 
     def _place_detour(self) -> None:
         """SlowDetour sits last in mitmproxy's chain while `slow` can be asked for, and only
-        then: every addon in the chain costs every flow a little."""
+        then: every addon in the chain costs every flow a little. (Called wherever the rules
+        change, so the flow hooks follow them too.)"""
+        self._sync_flow_hooks()
         wanted = self.header_on or any(a.rule.fault == "slow" for a in self.rules)
         if not self.is_running or wanted == self.last_in_chain.added:
             return
@@ -412,6 +419,7 @@ class Injector:
         pending = self.pending.pop(flow.id, None)
         if pending is None or flow.response is None:
             self.active.discard(flow.id)
+            self._sync_flow_hooks()
             return
         try:
             if pending.window is not None:
@@ -436,6 +444,7 @@ class Injector:
                 self._undo(pending.active, "nothing to do it to")
         finally:
             self.active.discard(flow.id)
+            self._sync_flow_hooks()
 
     async def _stamp_window(self, flow: http.HTTPFlow, pending: Pending) -> None:
         """A request let through an emulated window: its response tells what is left."""
@@ -455,6 +464,7 @@ class Injector:
                 self.relay.forget(pending.detour.token)
                 pending.detour.restore(flow)
         self.active.discard(flow.id)
+        self._sync_flow_hooks()
 
     def forget(self, flow: http.HTTPFlow) -> None:
         """After a hook failed on the flow (see guard): nothing more is done to it."""
@@ -463,12 +473,14 @@ class Injector:
             self.relay.forget(pending.detour.token)
             pending.detour.restore(flow)
         self.active.discard(flow.id)
+        self._sync_flow_hooks()
 
     def _retire(self, active: ActiveRule) -> None:
         """A twerr.next rule leaves the rules once it has fired (the summary keeps it)."""
         if active.once and active.spent and active in self.command_rules:
             self.command_rules.remove(active)
             self.finished.append(active)
+            self._sync_flow_hooks()
 
     def _undo(self, active: ActiveRule, reason: str) -> None:
         """Take back a decision to inject that was not carried out."""
@@ -476,6 +488,7 @@ class Injector:
         if active in self.finished:  # a twerr.next rule gets its chance back
             self.finished.remove(active)
             self.command_rules.insert(sum(1 for a in self.command_rules if a.once), active)
+            self._sync_flow_hooks()
 
     @staticmethod
     def _still_ours(flow: http.HTTPFlow) -> bool:
@@ -659,6 +672,7 @@ class FlowHooks:
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.id not in self.injector.pending:
             self.injector.active.discard(flow.id)
+            self.injector._sync_flow_hooks()
             return None
         return self.injector._response(flow)
 

@@ -262,7 +262,7 @@ def _utc(epoch: float | None) -> str | None:
 
 def _datable(epoch: Any) -> bool:
     """A time a date can be made of: a finite number from 1970 to 9999."""
-    return isinstance(epoch, int | float) and 0 <= epoch < LAST_DATE
+    return isinstance(epoch, (int, float)) and 0 <= epoch < LAST_DATE
 
 
 def write_report(data: dict[str, Any], path: str, kind: str | None = None) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mitmproxy import addonmanager
 from mitmproxy import contentviews
 from mitmproxy import http
 from mitmproxy.contentviews import Metadata
@@ -31,14 +30,6 @@ class TwitterErrorContentview(contentviews.Contentview):
 
 
 twitter_error_view = TwitterErrorContentview()
-
-
-class TwitterErrorView:
-    """Registers the view. mitmproxy 12 has no public way to unregister one; registering again
-    under the same name (on script reload) replaces it."""
-
-    def load(self, loader: addonmanager.Loader) -> None:
-        contentviews.add(twitter_error_view)
 
 
 def _twerr_metadata(metadata: Metadata) -> dict[str, Any] | None:
