@@ -180,7 +180,8 @@ def main(quick: bool, instructions: bool) -> None:
             for round_ in range(rounds):
                 order = names[round_ % len(names) :] + names[: round_ % len(names)]
                 for workload, (method, path, sample, count, conns) in WORKLOADS.items():
-                    count = max(conns, int(count * scale))
+                    # whole requests per connection: drive() sends count // conns on each
+                    count = max(conns, int(count * scale) // conns * conns)
                     for name in order:
                         pid = proxies[name].process.pid
                         if callgrind:
