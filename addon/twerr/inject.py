@@ -201,7 +201,7 @@ class Injector:
             self.seed_logged = False
         if "twerr_inject_header" in updated:
             self.header_on = ctx.options.twerr_inject_header
-        self._place_detour()
+        self._rules_changed()
         if updated & {"twerr_inject", "twerr_rules", "twerr_seed"} and self.rules:
             self.seed_logged = True
             logger.info(
@@ -264,7 +264,7 @@ class Injector:
             logger.error(f"twerr_rules: {e}; keeping the {len(self.file_rules)} rule(s) in force")
             return
         logger.info(f"twerr_rules: reloaded {len(self.file_rules)} rule(s) from {path.name}")
-        self._place_detour()
+        self._rules_changed()
 
     def running(self) -> None:
         if ctx.master.addons.get("injector") is not self:
@@ -273,11 +273,14 @@ class Injector:
         self.is_running = True
         self._place_detour()
 
+    def _rules_changed(self) -> None:
+        """Wherever the rules change: the flow hooks and the detour follow them."""
+        self._sync_flow_hooks()
+        self._place_detour()
+
     def _place_detour(self) -> None:
         """SlowDetour sits last in mitmproxy's chain while `slow` can be asked for, and only
-        then: every addon in the chain costs every flow a little. (Called wherever the rules
-        change, so the flow hooks follow them too.)"""
-        self._sync_flow_hooks()
+        then: every addon in the chain costs every flow a little."""
         wanted = self.header_on or any(a.rule.fault == "slow" for a in self.rules)
         if not self.is_running or wanted == self.last_in_chain.added:
             return
@@ -610,7 +613,7 @@ class Injector:
     def inject(self, spec: str) -> None:
         """Add an injection rule, written as in twerr_inject (e.g. ':~u /2/tweets:88')."""
         self.command_rules.append(self._command_rule(spec, "twerr.inject", once=False))
-        self._place_detour()
+        self._rules_changed()
 
     @command.command("twerr.next")
     def next(self, spec: str) -> None:
@@ -618,7 +621,7 @@ class Injector:
         rule = self._command_rule(spec, "twerr.next", once=True)
         # twerr.next rules come first, in the order given, before twerr.inject rules
         self.command_rules.insert(sum(1 for a in self.command_rules if a.once), rule)
-        self._place_detour()
+        self._rules_changed()
 
     @command.command("twerr.rules")
     def list_rules(self) -> Sequence[str]:
@@ -635,7 +638,7 @@ class Injector:
             logger.info(line)
         self.command_rules = []
         ctx.options.update(twerr_inject=[], twerr_rules="")
-        self._place_detour()
+        self._rules_changed()
         logger.info("twerr: injection rules cleared")
 
     def _command_rule(self, spec: str, origin: str, *, once: bool) -> ActiveRule:
