@@ -126,7 +126,30 @@ async def test_the_flow_hooks_are_in_the_chain_only_while_they_can_act(proxy_fac
     fired = make_flow()
     await proxy.send(fired)
     assert fired.response.status_code == 503 and record(fired)["fault"] == "http503"
-    assert hooked(proxy) == ["Injector"]
+    assert hooked(proxy) == ["Injector"] and not proxy.injector.active
+
+
+@pytest.mark.parametrize(
+    ("spec", "fault"),
+    [
+        (":~m POST:http503", "http503"),
+        (":~m POST:http503:phase=response", "http503"),
+        (":~m POST:truncate", "truncate"),
+    ],
+)
+@scenario
+async def test_a_next_rule_alone_fires_and_finishes_in_every_phase(proxy_factory, spec, fault):
+    # Its last rule gone as it fires, the fault still needs the injector's later flow hooks.
+    proxy = proxy_factory(twerr_max_faults=1)
+    for _ in range(2):  # a fault left unfinished would hold the only slot
+        proxy.tctx.master.commands.call("twerr.next", spec)
+        flow = make_flow()
+        await proxy.send(flow)
+        assert record(flow)["fault"] == fault
+        if fault == "http503":
+            assert flow.response.status_code == 503
+        assert not proxy.injector.active and not proxy.injector.pending
+        assert hooked(proxy) == ["Injector"]
 
 
 @scenario

@@ -156,9 +156,9 @@ def who_of(flow: http.HTTPFlow) -> str:
     request = flow.request
     authorization = request_header(request, b"authorization")
     # the query holds OAuth values only when no header does, and only if it names them (or
-    # hides their names in %-escapes): parse it only then
+    # hides their names in %-escapes, or in tabs and line breaks, which URL parsing drops)
     path = request.path
-    in_query = not authorization and ("oauth" in path or "%" in path)
+    in_query = not authorization and ("oauth" in path or "%" in path or not path.isprintable())
     who = credential(authorization, request.query.items(multi=True) if in_query else ())
     if who == "anonymous" and flow.client_conn.peername:
         return f"client {flow.client_conn.peername[0]}"

@@ -756,7 +756,7 @@ def _lower(headers: Headers) -> dict[str, str]:
                 continue
         if key in out:
             continue
-        if type(value) is bytes:
+        if isinstance(value, bytes):
             out[key] = value.decode("latin-1")
         elif isinstance(value, str):
             out[key] = value

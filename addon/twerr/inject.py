@@ -373,6 +373,7 @@ class Injector:
             **decision.to_metadata(),
         }
         self.active.add(flow.id)
+        self._sync_flow_hooks()  # the fault's later hooks, though _retire took its last rule
         if rule.ratelimit is not None:
             window = self._take_window(flow, rule)
             record["window"] = {
