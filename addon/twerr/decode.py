@@ -141,13 +141,9 @@ class RateLimit:
         return _latest_reset((self.app_24h, self.user_24h))
 
     def to_dict(self) -> dict[str, Any]:
-        window = self.window
         reset_at = self.reset_at
         return {
-            "limit": window.limit if window else None,
-            "remaining": window.remaining if window else None,
-            "reset": window.reset if window else None,
-            "reset_utc": utc(window.reset) if window else None,
+            **(self.window.to_dict() if self.window else _NO_WINDOW),
             "app_24h": self.app_24h.to_dict() if self.app_24h else None,
             "user_24h": self.user_24h.to_dict() if self.user_24h else None,
             "retry_after": self.retry_after,
@@ -285,19 +281,7 @@ def decode_failure(
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     """Rate-limit headers (lower-case names) into a RateLimit; None when there are none."""
     get = headers.get
-    main = _window(
-        get("x-rate-limit-limit"), get("x-rate-limit-remaining"), get("x-rate-limit-reset")
-    )
-    app = _window(
-        get("x-app-limit-24hour-limit"),
-        get("x-app-limit-24hour-remaining"),
-        get("x-app-limit-24hour-reset"),
-    )
-    user = _window(
-        get("x-user-limit-24hour-limit"),
-        get("x-user-limit-24hour-remaining"),
-        get("x-user-limit-24hour-reset"),
-    )
+    main, app, user = [_window(get(a), get(b), get(c)) for a, b, c in _WINDOW_HEADERS]
     retry_after = get("retry-after")
     seconds, at = (None, None) if retry_after is None else _retry_after(retry_after, get("date"))
     if main is None and app is None and user is None and seconds is None and at is None:
@@ -325,14 +309,14 @@ def utc(epoch: int | None) -> str | None:
         return None
 
 
-_WINDOW_PREFIXES = ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
+_NO_WINDOW = Window(None, None, None).to_dict()  # the main window's keys when not sent
+_WINDOW_HEADERS = tuple(
+    (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
+    for prefix in ("x-rate-limit", "x-app-limit-24hour", "x-user-limit-24hour")
+)
 _READ_HEADERS = frozenset(
     ["content-type", "content-encoding", "retry-after", "date"]
-    + [
-        f"{prefix}-{part}"
-        for prefix in _WINDOW_PREFIXES
-        for part in ("limit", "remaining", "reset")
-    ]
+    + [name for names in _WINDOW_HEADERS for name in names]
 )
 _READ_HEADER_KEYS: dict[str | bytes, str] = {
     **{name: name for name in _READ_HEADERS},

@@ -273,6 +273,11 @@ class Injector:
         self.is_running = True
         self._place_detour()
 
+    def _finished(self, flow: http.HTTPFlow) -> None:
+        """The flow has no fault in progress any more (if it had one)."""
+        self.active.discard(flow.id)
+        self._sync_flow_hooks()
+
     def _rules_changed(self) -> None:
         """Wherever the rules change: the flow hooks and the detour follow them."""
         self._sync_flow_hooks()
@@ -422,8 +427,7 @@ class Injector:
     async def _response(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
         if pending is None or flow.response is None:
-            self.active.discard(flow.id)
-            self._sync_flow_hooks()
+            self._finished(flow)
             return
         try:
             if pending.window is not None:
@@ -447,8 +451,7 @@ class Injector:
             else:
                 self._undo(pending.active, "nothing to do it to")
         finally:
-            self.active.discard(flow.id)
-            self._sync_flow_hooks()
+            self._finished(flow)
 
     async def _stamp_window(self, flow: http.HTTPFlow, pending: Pending) -> None:
         """A request let through an emulated window: its response tells what is left."""
@@ -467,8 +470,7 @@ class Injector:
             if pending.detour is not None:
                 self.relay.forget(pending.detour.token)
                 pending.detour.restore(flow)
-        self.active.discard(flow.id)
-        self._sync_flow_hooks()
+        self._finished(flow)
 
     def forget(self, flow: http.HTTPFlow) -> None:
         """After a hook failed on the flow (see guard): nothing more is done to it."""
@@ -476,8 +478,7 @@ class Injector:
         if pending is not None and pending.detour is not None:
             self.relay.forget(pending.detour.token)
             pending.detour.restore(flow)
-        self.active.discard(flow.id)
-        self._sync_flow_hooks()
+        self._finished(flow)
 
     def _retire(self, active: ActiveRule) -> None:
         """A twerr.next rule leaves the rules once it has fired (the summary keeps it)."""
@@ -675,8 +676,7 @@ class FlowHooks:
     @inspect.markcoroutinefunction
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.id not in self.injector.pending:
-            self.injector.active.discard(flow.id)
-            self.injector._sync_flow_hooks()
+            self.injector._finished(flow)
             return None
         return self.injector._response(flow)
 
