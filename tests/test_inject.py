@@ -549,6 +549,25 @@ async def test_an_original_response_holding_credentials_is_not_kept(proxy_factor
     assert "AAAAsecret" not in json.dumps(flow.metadata)
 
 
+@pytest.mark.parametrize("label", ["rot13", "273", "utf-8", "base64", "bogus"])
+@scenario
+async def test_an_original_response_under_any_content_encoding_is_kept(proxy_factory, label):
+    # mitmproxy's own decoding raises TypeError for a text-to-text codec's name (rot13) and
+    # returns text for a charset's (273 is cp273): the API's answer is kept as it came
+    proxy = proxy_factory(twerr_inject=[":~all:http503:phase=response"])
+    flow = make_flow("/1.1/account/settings.json")
+    await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+    await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHook(flow))
+    flow.response = http.Response.make(200)
+    flow.response.headers["content-encoding"] = label
+    flow.response.raw_content = b'{"screen_name":"x"}'
+    await proxy.tctx.master.addons.handle_lifecycle(HttpResponseHook(flow))
+    assert flow.response.status_code == 503
+    original = record(flow)["original"]
+    assert base64.b64decode(original["body_base64"]) == b'{"screen_name":"x"}'
+    assert ["content-encoding", label] in original["headers"]
+
+
 @scenario
 async def test_a_plain_429_names_the_same_reset_until_it_comes(proxy_factory, monkeypatch):
     clock = [1_767_225_600.0]

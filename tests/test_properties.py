@@ -183,6 +183,9 @@ header_values = st.one_of(
             b"text/html; charset=bogus",
             b"text/plain; charset=utf-16",
             b"application/json; charset=rot13",
+            b"rot13",  # content-encodings that name Python codecs: mitmproxy's decoding
+            b"273",  # raises TypeError for a text-to-text one, returns text for a charset
+            b"utf-8",
             b"Sun, 03 Apr 2022 09:04:40 GMT",
             b"Thu, 01 Jan 9999 00:00:00 GMT",
             b"9" * 400,
@@ -207,6 +210,15 @@ paths = st.one_of(
     ),
     text,
 )
+
+
+def as_sent(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> http.Response:
+    """A response as it came off the wire: make() would add a content-length, and encode the
+    body by the headers' content-encoding."""
+    response = http.Response.make(status)
+    response.headers = http.Headers(headers)
+    response.raw_content = body
+    return response
 
 
 def assert_storable(meta: dict) -> None:
@@ -413,10 +425,9 @@ def test_annotations_survive_a_flow_file(status, headers, wire, path, comment, m
         headers = [*headers, (b"content-encoding", encoding.encode())]
     flow = tflow.tflow(
         req=http.Request.make("GET", "https://api.twitter.com/"),
-        resp=http.Response.make(status, b"", headers),
+        resp=as_sent(status, headers, body),
     )
     flow.request.path = path.decode("utf-8", "surrogateescape")
-    flow.response.raw_content = body
     flow.comment = comment.encode("utf-8", "replace").decode()  # the user's own: storable
     flow.marked = marked
     decoded = decode(status, flow.response.headers.fields, body, path=flow.request.path)
@@ -434,12 +445,15 @@ def test_annotations_survive_a_flow_file(status, headers, wire, path, comment, m
     path=paths,
     injected=injected_records,
 )
+@example(
+    status=100, headers=[(b"content-encoding", b"273")], wire=(b"", ""), path="", injected=None
+)
 def test_an_injected_record_survives_a_flow_file(status, headers, wire, path, injected):
     EXAMPLES["annotate with injected record + flow file"] += 1
     body, _ = wire
     flow = tflow.tflow(
         req=http.Request.make("GET", "https://api.twitter.com/"),
-        resp=http.Response.make(status, body, headers),
+        resp=as_sent(status, headers, body),
     )
     flow.request.path = ("/" + path).encode("utf-8", "surrogatepass")  # any bytes
     flow.metadata["twerr"] = {"injected": injected}
@@ -502,6 +516,14 @@ def pipeline():
     path=paths,
 )
 @example(fault="187", word="\udcff", status=200, headers=[], wire=(b"{}", ""), path="/1.1/x")
+@example(
+    fault="187",
+    word="elsewhere",
+    status=200,
+    headers=[(b"content-encoding", b"rot13")],
+    wire=(b"{}", ""),
+    path="/1.1/x",
+)
 def test_a_response_phase_fault_keeps_the_apis_answer_through_a_flow_file(
     pipeline, caplog, fault, word, status, headers, wire, path
 ):
@@ -510,9 +532,7 @@ def test_a_response_phase_fault_keeps_the_apis_answer_through_a_flow_file(
     flow = tflow.tflow(live=True)
     flow.request = http.Request.make("GET", "https://api.twitter.com/", b"")
     flow.request.path = ("/" + path).encode("utf-8", "surrogatepass")  # any bytes
-    upstream = http.Response.make(status)
-    upstream.headers = http.Headers(headers)  # as sent: make() would add a content-length
-    upstream.raw_content = body
+    upstream = as_sent(status, headers, body)
     spec = f'|!~u "{word}"|{fault}|phase=response'
     caplog.clear()
     pipeline.send({"twerr_inject": [spec]}, flow, upstream)

@@ -770,7 +770,10 @@ def _hands_out_credentials(path: str, response: http.Response) -> bool:
     route = path.split("?", 1)[0].lower()
     if "oauth" in route or "token" in route:
         return True
-    content = response.get_content(strict=False) or b""
+    try:
+        content = response.get_content(strict=False) or b""
+    except TypeError:  # mitmproxy passes this on for a text codec's name, as in "rot13"
+        content = response.raw_content or b""
     return bool(CREDENTIAL_FIELD.search(content[:65536]))
 
 
