@@ -1,8 +1,12 @@
 """Streaming endpoints are streamed to the client, not buffered; nothing else is."""
 
 import asyncio
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.proxy.layers.http import HttpRequestHeadersHook
 from mitmproxy.proxy.layers.http import HttpRequestHook
@@ -46,6 +50,26 @@ from twerr.streams import seen
 )
 def test_stream_endpoints(host, path, streamed):
     assert is_stream_endpoint(host, path) is streamed
+
+
+# what the endpoints' routes were matched with before: it backtracked quadratically
+OLD_STREAM_ROUTE = re.compile(r"^/2/(?:[\w-]+/)+stream(?:/(?!rules(?:/|$))[\w-]+)*/?$")
+route_parts = st.sampled_from(["/", "/2/", "stream", "rules", "tweets", "a-b", "é", "x.y", ""])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(parts=st.lists(route_parts, max_size=10))
+def test_stream_routes_are_the_ones_the_old_expression_matched(parts):
+    route = "".join(parts)
+    assert is_stream_endpoint("api.x.com", route) is bool(OLD_STREAM_ROUTE.match(route))
+
+
+@pytest.mark.timeout(60)  # the old expression took minutes here
+def test_a_long_path_of_stream_segments_is_read_at_once():
+    path = "/2/" + "stream/" * 150_000
+    assert is_stream_endpoint("api.x.com", path + "!") is False
+    assert is_stream_endpoint("api.x.com", path + "rules") is False
+    assert is_stream_endpoint("api.x.com", path + "lang") is True
 
 
 def response_flow(url: str, status: int = 200) -> http.HTTPFlow:

@@ -20,16 +20,28 @@ from twerr import guard
 from twerr.scope import Scope
 from twerr.scope import requested_host
 
-# stream.twitter.com and the retired user/site streams; /2/.../stream and what follows it
-# (firehose partitions, /lang/en), but not the rules of a filtered stream.
+# stream.twitter.com and the retired user/site streams
 _STREAM_HOST = re.compile(r"^(stream|userstream|sitestream)[.]")
+_SEGMENT = re.compile(r"[\w-]+")
 KEEP_LIMIT = 64 << 10  # bytes of error lines kept per stream, and of a line not yet ended
-_STREAM_ROUTE = re.compile(r"^/2/(?:[\w-]+/)+stream(?:/(?!rules(?:/|$))[\w-]+)*/?$")
 
 
 def is_stream_endpoint(host: str, path: str) -> bool:
     route = path.split("?", 1)[0]
-    return bool(_STREAM_HOST.match(host) or ("stream" in route and _STREAM_ROUTE.match(route)))
+    return bool(_STREAM_HOST.match(host)) or ("stream" in route and _is_stream_route(route))
+
+
+def _is_stream_route(route: str) -> bool:
+    """/2/.../stream and what follows it (firehose partitions, /lang/en), but not the rules of
+    a filtered stream. Read segment by segment: a regular expression for it backtracked
+    quadratically, and a long path of "stream/" segments held the proxy for minutes."""
+    if not route.startswith("/2/"):
+        return False
+    segments = route[3:].removesuffix("/").split("/")
+    if not all(_SEGMENT.fullmatch(segment) for segment in segments):
+        return False
+    last = len(segments) - 1 - segments[::-1].index("stream") if "stream" in segments else 0
+    return last >= 1 and "rules" not in segments[last + 1 :]
 
 
 class Watch:
