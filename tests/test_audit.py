@@ -255,3 +255,9 @@ def test_who_is_the_credential_from_the_header_or_the_query_else_the_address():
     assert who(base, header) == in_query
     assert who(f"{base}?count=5") == "client 127.0.0.1"  # no credential: its address
     assert who(f"{base}?q=%23twerr") == "client 127.0.0.1"
+    # a host no URL can hold (a SOCKS client may name one): mitmproxy's request.query raises
+    odd = flow_at("v1.1-success-gzip", 1000.0)
+    del odd.request.headers["authorization"]
+    odd.request.host = "a]b"
+    odd.request.path = f"/1.1/x.json?{signed.format('n6', 's6')}"
+    assert who_of(odd) == in_query

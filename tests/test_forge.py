@@ -249,6 +249,25 @@ def test_the_legacy_error_escapes_the_path_as_the_api_does():
     assert json.loads(forged.body)["request"] == "/1.1/statuses/user_timeline.json"
 
 
+ECHO_THE_PATH = {
+    "resource-not-found",
+    "not-authorized-for-resource",
+    "not-authorized-for-field",
+    "resource-unavailable",
+    "disallowed-resource",
+    "invalid-request",
+}
+
+
+@pytest.mark.parametrize("fault", [*SLUGS, *map(str, CODES), *SHAPES])
+def test_a_path_with_bytes_that_are_not_utf8_is_echoed_with_replacement_characters(fault):
+    # mitmproxy keeps a raw \xff of the request target as a lone surrogate
+    forged = forge(fault, path="/2/users/\udcff1?ids=\udcff1&user.fields=x\udcfe", now=NOW)
+    text = forged.body.decode("utf-8")  # strict: the body is UTF-8
+    assert "\udcff" not in text
+    assert ("\ufffd" in text) is (fault in ECHO_THE_PATH)
+
+
 def test_pages_that_are_not_the_apis_json_carry_no_api_headers():
     headers = headers_of(forge("html-503", path=V2_PATH, now=NOW))
     assert headers["content-type"] == "text/html; charset=utf-8"

@@ -3,11 +3,13 @@
 import asyncio
 import base64
 import functools
+import gzip
 import io
 import json
 import logging
 import random
 import time
+import tracemalloc
 
 import pytest
 from mitmproxy import addonmanager
@@ -549,6 +551,32 @@ async def test_an_original_response_holding_credentials_is_not_kept(proxy_factor
     assert "AAAAsecret" not in json.dumps(flow.metadata)
 
 
+@scenario
+async def test_an_original_response_is_read_for_credentials_only_as_far_as_needed(
+    proxy_factory,
+):
+    proxy = proxy_factory(twerr_inject=[":~all:http503:phase=response"])
+    inflated = 50 << 20
+    kept = []
+    for body in (gzip.compress(b"0" * inflated), gzip.compress(b'{"access_token":"AAAAx"}')):
+        flow = make_flow("/1.1/account/settings.json")
+        await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+        await proxy.tctx.master.addons.handle_lifecycle(HttpRequestHook(flow))
+        flow.response = http.Response.make(200)
+        flow.response.headers["content-encoding"] = "gzip"
+        flow.response.raw_content = body
+        tracemalloc.start()
+        await proxy.tctx.master.addons.handle_lifecycle(HttpResponseHook(flow))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert flow.response.status_code == 503
+        assert peak < inflated / 10  # the bomb was not inflated whole
+        kept.append(record(flow)["original"])
+    bomb, token = kept
+    assert "body_base64" in bomb
+    assert "body_base64" not in token and "credentials" in token["body_withheld"]
+
+
 @pytest.mark.parametrize("label", ["rot13", "273", "utf-8", "base64", "bogus"])
 @scenario
 async def test_an_original_response_under_any_content_encoding_is_kept(proxy_factory, label):
@@ -566,6 +594,21 @@ async def test_an_original_response_under_any_content_encoding_is_kept(proxy_fac
     original = record(flow)["original"]
     assert base64.b64decode(original["body_base64"]) == b'{"screen_name":"x"}'
     assert ["content-encoding", label] in original["headers"]
+
+
+@scenario
+async def test_a_body_filter_on_a_body_mitmproxy_cannot_read_matches_nothing(proxy_factory, caplog):
+    proxy = proxy_factory(twerr_inject=[":~m POST & ~bq status=:187"])
+    unreadable = make_flow()
+    unreadable.request.headers["content-encoding"] = "rot13"  # mitmproxy's ~bq: TypeError
+    unreadable.request.raw_content = b"status=hello"
+    readable = make_flow()
+    readable.request.raw_content = b"status=hello"
+    with caplog.at_level(logging.WARNING):
+        assert (await proxy.send(unreadable)).response.status_code == 200
+        assert (await proxy.send(readable)).response.status_code == 403
+    assert not caplog.records
+    assert record(unreadable) is None and record(readable)["fault"] == "187"
 
 
 @scenario

@@ -194,6 +194,12 @@ def test_a_rules_file_nested_too_deeply(tmp_path):
         load_rules_file(path)
 
 
+@pytest.mark.parametrize("depth", [101, 1200])
+def test_a_rule_filter_nested_too_deep_to_match_is_refused(depth):
+    with pytest.raises(ValueError, match="nested more than 100 levels deep"):
+        parse_spec(":" + "!" * (depth - 1) + "~all:187")
+
+
 def test_a_missing_rules_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read"):
         load_rules_file(tmp_path / "nowhere.yaml")

@@ -2,10 +2,18 @@
 from the raw fields as mitmproxy's own properties would give them."""
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from mitmproxy import exceptions
 from mitmproxy import http
+from mitmproxy.test import taddons
 from mitmproxy.test import tflow
+from mitmproxy.test import tutils
 
+from twerr.scope import Scope
 from twerr.scope import request_header
+from twerr.scope import request_query
 from twerr.scope import requested_host
 
 
@@ -49,3 +57,60 @@ def test_a_request_header_is_the_first_of_its_name_in_any_case():
     )
     assert request_header(flow.request, b"authorization") == "Bearer first"
     assert request_header(flow.request, b"cookie") is None
+
+
+def rot13_labelled_flow() -> http.HTTPFlow:
+    """Bodies labelled with a text codec's name: mitmproxy's body filters raise TypeError."""
+    flow = tflow.tflow(resp=True)
+    for message in (flow.request, flow.response):
+        message.headers["content-encoding"] = "rot13"
+        message.raw_content = b'{"status":"x"}'
+    return flow
+
+
+@pytest.mark.parametrize("expression", ["~b status", "~bq status", "~bs status", "~all & ~b x"])
+def test_a_scope_on_a_body_mitmproxy_cannot_read_leaves_the_flow_alone(expression):
+    scope = Scope()
+    with taddons.context(scope) as tctx:
+        tctx.configure(scope, twerr_scope=expression)
+        assert scope(rot13_labelled_flow()) is False
+        readable = tflow.tflow(
+            req=tutils.treq(content=b"status x"), resp=tutils.tresp(content=b"status x")
+        )
+        assert scope(readable) is True
+
+
+@pytest.mark.parametrize("depth,parsed", [(99, True), (101, False), (1200, False)])
+def test_a_scope_nested_too_deep_to_match_is_refused_and_the_old_one_stays(depth, parsed):
+    scope = Scope()
+    with taddons.context(scope) as tctx:
+        tctx.configure(scope, twerr_scope="~all")
+        expression = "!" * (depth - 1) + "~s"  # each ! a level, and the leaf one more
+        if parsed:
+            tctx.configure(scope, twerr_scope=expression)
+            assert scope(tflow.tflow(resp=True)) is (depth % 2 == 1)
+            return
+        with pytest.raises(exceptions.OptionsError, match="nested more than 100 levels deep"):
+            tctx.configure(scope, twerr_scope=expression)
+        assert tctx.options.twerr_scope == "~all"
+        assert scope(tflow.tflow()) is True
+
+
+query_text = st.text(st.sampled_from("ab=&?#%2F;+\t\n é\udcff"), max_size=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(path=query_text.map(lambda text: "/2/x" + text))
+def test_the_query_is_read_from_the_path_as_mitmproxy_reads_it_from_the_url(path):
+    made = request()
+    made.path = path
+    assert request_query(made) == list(made.query.items(multi=True))
+
+
+def test_the_query_of_a_request_to_a_host_no_url_can_hold():
+    made = request()
+    made.host = "a]b"  # a SOCKS client's name for it, say
+    made.path = "/1.1/x.json?oauth_token=t&count=5"
+    with pytest.raises(ValueError, match="Invalid IPv6 URL"):  # mitmproxy's own reading
+        list(made.query.items(multi=True))
+    assert request_query(made) == [("oauth_token", "t"), ("count", "5")]

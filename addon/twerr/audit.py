@@ -35,6 +35,7 @@ from twerr.decode import PARTIAL_SHAPES
 from twerr.ratelimit import credential
 from twerr.ratelimit import endpoint_key
 from twerr.scope import request_header
+from twerr.scope import request_query
 
 # the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
 flow_logger = logging.getLogger("twerr.flows")
@@ -159,7 +160,7 @@ def who_of(flow: http.HTTPFlow) -> str:
     # hides their names in %-escapes, or in tabs and line breaks, which URL parsing drops)
     path = request.path
     in_query = not authorization and ("oauth" in path or "%" in path or not path.isprintable())
-    who = credential(authorization, request.query.items(multi=True) if in_query else ())
+    who = credential(authorization, request_query(request) if in_query else ())
     if who == "anonymous" and flow.client_conn.peername:
         return f"client {flow.client_conn.peername[0]}"
     return who

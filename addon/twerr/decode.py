@@ -342,7 +342,7 @@ class _Decoder:
         encoding = self.headers.get("content-encoding", "")
         if self.status < 400:
             return self.decode_success(body, encoding)
-        content, problem = _decompress(body, encoding, ERROR_BODY_LIMIT)
+        content, problem = decompress(body, encoding, ERROR_BODY_LIMIT)
         if problem or len(content) > ERROR_BODY_LIMIT:
             note = problem or f"body larger than {ERROR_BODY_LIMIT} bytes: not an API error body"
             return self.result("undecodable", self.status_errors(), note=note)
@@ -353,7 +353,7 @@ class _Decoder:
     def decode_success(self, body: bytes, encoding: str) -> Decoded:
         if not body or not self.worth_a_look():
             return self.result("success")
-        content, problem = _decompress(body, encoding, SCAN_LIMIT)
+        content, problem = decompress(body, encoding, SCAN_LIMIT)
         if problem:
             return self.result("success", note=f"body not inspected: {problem}")
         if "html" in self.content_type:
@@ -798,7 +798,7 @@ def _http_date(value: str | None) -> int | None:
         return None
 
 
-def _decompress(body: bytes, encoding: str, limit: int) -> tuple[bytes, str]:
+def decompress(body: bytes, encoding: str, limit: int) -> tuple[bytes, str]:
     """Undo Content-Encoding, keeping at most `limit` + 1 decompressed bytes (so a caller can
     tell that there was more). Returns (bytes, problem)."""
     if not encoding:

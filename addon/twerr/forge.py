@@ -130,6 +130,9 @@ def forge(
     """
     catalog = catalog or load_catalog()
     kind = fault_kind(fault, catalog)
+    # bytes that are not UTF-8 (mitmproxy keeps them as lone surrogates) come back as U+FFFD,
+    # as from a server that reads the path as UTF-8
+    path = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     api = api_of(path)
     content_type: str | None = None
     rate_limit = "window"

@@ -34,6 +34,7 @@ from mitmproxy import http
 from mitmproxy.connection import ConnectionState
 
 from twerr import guard
+from twerr.decode import decompress
 from twerr.forge import DAY_SECONDS
 from twerr.forge import WINDOW_SECONDS
 from twerr.forge import Window
@@ -53,6 +54,7 @@ from twerr.rules import load_rules_file
 from twerr.rules import parse_header
 from twerr.rules import parse_spec
 from twerr.scope import Scope
+from twerr.scope import request_query
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ RULES_POLL_SECONDS = 1.0
 HOLD_POLL_SECONDS = 0.05
 SECRET_RESPONSE_HEADERS = ("set-cookie",)  # kept out of the saved original response
 # A response body that names one of these holds a credential: it is not kept in metadata.
+CREDENTIAL_SCAN_LIMIT = 64 << 10  # bytes of an answer searched for credential fields
 CREDENTIAL_FIELD = re.compile(
     rb"(access_token|refresh_token|oauth_token|guest_token|token_secret|client_secret|password)",
     re.I,
@@ -527,7 +530,7 @@ class Injector:
         key = (
             rule.describe(),
             endpoint_key(request.method, request.path),
-            credential(request.headers.get("authorization"), request.query.items(multi=True)),
+            credential(request.headers.get("authorization"), request_query(request)),
         )
         return self.windows.take(key, rule.ratelimit.limit, rule.ratelimit.seconds, now())
 
@@ -770,11 +773,15 @@ def _hands_out_credentials(path: str, response: http.Response) -> bool:
     route = path.split("?", 1)[0].lower()
     if "oauth" in route or "token" in route:
         return True
-    try:
-        content = response.get_content(strict=False) or b""
-    except TypeError:  # mitmproxy passes this on for a text codec's name, as in "rot13"
-        content = response.raw_content or b""
-    return bool(CREDENTIAL_FIELD.search(content[:65536]))
+    # decompressed only as far as is read (mitmproxy's get_content would inflate all of a
+    # bomb); a body that will not decompress is read as sent
+    body = response.raw_content or b""
+    encoding = response.headers.get("content-encoding", "")
+    content, problem = decompress(body, encoding, CREDENTIAL_SCAN_LIMIT)
+    return bool(
+        CREDENTIAL_FIELD.search(content[:CREDENTIAL_SCAN_LIMIT])
+        or (problem and CREDENTIAL_FIELD.search(body[:CREDENTIAL_SCAN_LIMIT]))
+    )
 
 
 def _truncate(flow: http.HTTPFlow) -> bool:

@@ -40,8 +40,33 @@ class Facts:
         return self._host
 
 
+MAX_NESTING = 100  # levels of !, & and |: far beyond a written filter; each is a call deep
+
+
 def compile_filter(node: flowfilter.TFilter) -> Test:
     return _compile(node)[0]
+
+
+def check_nesting(node: object) -> None:
+    """Refuse a filter nested so deep that matching it would exhaust Python's stack."""
+    pending = [(node, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise ValueError(f"the filter is nested more than {MAX_NESTING} levels deep")
+        if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+            pending += [(child, depth + 1) for child in node.lst]
+        elif isinstance(node, flowfilter.FNot):
+            pending.append((node.itm, depth + 1))
+
+
+def matches(test: flowfilter.TFilter, flow: http.HTTPFlow) -> bool:
+    """A filter's answer; no for a body mitmproxy cannot read: it hands a content-encoding it
+    does not know to Python's codecs, and a text codec's name ("rot13") raises TypeError."""
+    try:
+        return bool(test(flow))
+    except TypeError:
+        return False
 
 
 # Filters that look at what only exists after the request: a response, or an error.
@@ -104,5 +129,5 @@ def _compile(node: object) -> tuple[Test, int]:
     if isinstance(node, flowfilter.FHead | flowfilter.FHeadRequest | flowfilter.FHeadResponse):
         return (lambda f, facts: bool(leaf(f))), 5
     if isinstance(node, flowfilter.FBod | flowfilter.FBodRequest | flowfilter.FBodResponse):
-        return (lambda f, facts: bool(leaf(f))), 20
+        return (lambda f, facts: matches(leaf, f)), 20
     return (lambda f, facts: bool(leaf(f))), 1

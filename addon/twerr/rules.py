@@ -34,6 +34,7 @@ from twerr.forge import fault_status
 from twerr.matcher import Facts
 from twerr.matcher import Test
 from twerr.matcher import after_request
+from twerr.matcher import check_nesting
 from twerr.matcher import compile_filter
 
 NETWORK_FAULTS = ("reset", "timeout", "truncate", "empty", "slow")
@@ -131,6 +132,7 @@ class Rule(BaseModel):
         if self.match is not None:
             try:
                 parsed = flowfilter.parse(self.match)
+                check_nesting(parsed)
             except ValueError as e:
                 raise ValueError(f"bad filter {self.match!r}: {e}") from e
             late = after_request(parsed)

@@ -7,6 +7,10 @@ from mitmproxy import ctx
 from mitmproxy import exceptions
 from mitmproxy import flowfilter
 from mitmproxy import http
+from mitmproxy.net.http import url
+
+from twerr.matcher import check_nesting
+from twerr.matcher import matches
 
 # Quoted, because a bare | is the filter language's "or"; [.] because quoting eats backslashes.
 DEFAULT_SCOPE = '~d "^(api|upload|stream|ads-api)[.](twitter|x)[.]com$"'
@@ -15,7 +19,9 @@ DEFAULT_SCOPE = '~d "^(api|upload|stream|ads-api)[.](twitter|x)[.]com$"'
 def parse_scope(expression: str) -> flowfilter.TFilter:
     if not expression.strip():
         raise ValueError("empty filter; use '~all' to classify every flow")
-    return flowfilter.parse(expression)
+    parsed = flowfilter.parse(expression)
+    check_nesting(parsed)
+    return parsed
 
 
 class Scope:
@@ -45,7 +51,7 @@ class Scope:
                 ) from e
 
     def __call__(self, flow: http.HTTPFlow) -> bool:
-        return bool(self.filter(flow))
+        return matches(self.filter, flow)
 
 
 def request_header(request: http.Request, name: bytes) -> str | None:
@@ -72,3 +78,14 @@ def requested_host(request: http.Request) -> str:
 
 
 _AUTHORITY_VERSIONS = (b"HTTP/2.0", b"HTTP/3")
+
+
+_DROPPED_BY_URL_PARSING = str.maketrans("", "", "\t\r\n")
+
+
+def request_query(request: http.Request) -> list[tuple[str, str]]:
+    """The query's pairs, as `request.query` gives them, read from the path alone: that
+    parses the whole URL, and raises for a host that cannot be in one (a bracket in a SOCKS
+    client's host name, say)."""
+    path = request.path.translate(_DROPPED_BY_URL_PARSING)
+    return url.decode(path.partition("#")[0].partition("?")[2])
