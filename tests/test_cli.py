@@ -5,7 +5,9 @@ import tracemalloc
 
 import pytest
 from mitmproxy import io as mitmio
+from mitmproxy import version
 from mitmproxy.addons.savehar import SaveHar
+from mitmproxy.io import tnetstring
 from mitmproxy.test import tflow
 
 import corpus
@@ -76,6 +78,28 @@ def test_corrupt_and_missing_files_beside_a_good_one(capsys, tmp_path):
     assert err.splitlines() == [
         f"twerr: {garbage}: unreadable after flow 0 (Invalid data format.); nothing was read",
         f"twerr: {missing}: cannot open: No such file or directory",
+    ]
+
+
+def test_files_that_are_not_flows_or_too_deep_beside_a_good_one(capsys, tmp_path):
+    not_a_flow = tmp_path / "dict.mitm"
+    with not_a_flow.open("wb") as file:
+        tnetstring.dump({"version": version.FLOW_FORMAT_VERSION}, file)  # no "type", no request
+    deep = tmp_path / "deep.mitm"
+    nested = b"0:]"
+    for _ in range(5000):
+        nested = b"%d:%s]" % (len(nested), nested)
+    deep.write_bytes(nested)
+    deep_har = tmp_path / "deep.har"
+    deep_har.write_text('{"log": {"entries": [' + "[" * 100_000 + "]" * 100_000 + "]}}")
+    status, out, err = report(capsys, not_a_flow, deep, deep_har, BUNDLED_FLOWS)
+    assert status == 0
+    assert out.startswith(HEADLINE)
+    assert err.splitlines() == [
+        f"twerr: {not_a_flow}: unreadable after flow 0 (not a flow: KeyError); nothing was read",
+        f"twerr: {deep}: unreadable after flow 0 (nested too deeply); nothing was read",
+        f"twerr: {deep_har}: unreadable as HAR after entry 0 (an entry is nested too deeply); "
+        "nothing was read",
     ]
 
 

@@ -134,9 +134,18 @@ def read_flows(path: Path, skips: Skips) -> Iterator[mitmflow.Flow]:
             for flow in mitmio.FlowReader(file).stream():
                 count += 1
                 yield flow
+            return
         except exceptions.FlowReadException as e:
-            read = f"the {count} flows before it are reported" if count else "nothing was read"
-            skips.problem(f"{path}: unreadable after flow {count} ({e}); {read}")
+            problem = str(e)
+        # mitmproxy lets these through for data that is not a flow (a dict without a flow's
+        # fields) or is nested past Python's recursion limit. The type only: the message
+        # may quote the file.
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            problem = f"not a flow: {type(e).__name__}"
+        except RecursionError:
+            problem = "nested too deeply"
+        read = f"the {count} flows before it are reported" if count else "nothing was read"
+        skips.problem(f"{path}: unreadable after flow {count} ({problem}); {read}")
 
 
 def _har_flows(path: Path, file: BinaryIO, skips: Skips) -> Iterator[mitmflow.Flow]:
@@ -196,6 +205,8 @@ def har_entries(file: BinaryIO) -> Iterator[Any]:
                 raise ValueError("an entry is not valid JSON, or the file breaks off") from None
             more(max(_CHUNK, len(text)))  # a large entry: read as much again, not a bit more
             continue
+        except RecursionError:  # json gives up past Python's recursion limit
+            raise ValueError("an entry is nested too deeply") from None
         yield entry
         text, position = text[position:], 0
 

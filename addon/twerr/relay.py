@@ -115,6 +115,11 @@ class Relay:
         except (OSError, http.client.HTTPException) as e:
             logger.info(f"twerr relay could not reach {target.host}: {e}")
             return False  # closing without an answer: mitmproxy reports the failure
+        except ValueError as e:  # http.client refuses the request (a header, the method)
+            # The path only: its query can carry oauth_* secrets.
+            endpoint = f"{target.host}{_quote(path).split('?', 1)[0]}"
+            logger.warning(f"twerr relay could not forward {method} {endpoint}: {e}")
+            return False
         self._upstreams.add(connection)
         try:
             # The body keeps its length when the API gave one; otherwise it goes out chunked.
@@ -195,9 +200,12 @@ def _open(
     else:
         connection = http.client.HTTPConnection(target.host, target.port, timeout=UPSTREAM_TIMEOUT)
     try:
-        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        connection.putrequest(method, _quote(path), skip_host=True, skip_accept_encoding=True)
         for name, value in headers:
-            connection.putheader(name, value)
+            try:
+                connection.putheader(name, value)
+            except ValueError:  # http.client's message quotes the value: maybe a credential
+                raise ValueError(f"the {name!r} header cannot be sent as it is") from None
         if body or method.upper() in ("POST", "PUT", "PATCH"):
             connection.putheader("content-length", str(len(body)))
         connection.endheaders(body or None)
@@ -205,3 +213,11 @@ def _open(
     except BaseException:
         connection.close()
         raise
+
+
+def _quote(path: str) -> str:
+    """The path's bytes as the client sent them (the request line was read as latin-1), with
+    those http.client refuses (non-ASCII, controls, spaces) percent-encoded."""
+    return "".join(
+        chr(byte) if 0x21 <= byte <= 0x7E else f"%{byte:02X}" for byte in path.encode("latin-1")
+    )
