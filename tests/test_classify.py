@@ -498,3 +498,48 @@ def test_any_flow_stays_storable_and_byte_identical(method, path, host, status, 
     buffer.seek(0)
     (read,) = mitmio.FlowReader(buffer).stream()
     assert read.metadata == flow.metadata and read.comment == flow.comment
+
+
+# -- found in review: twerr's own metadata, read back from a flow file anyone can edit ---------
+
+
+def read_back(flow: mitmflow.Flow) -> mitmflow.Flow:
+    buffer = io.BytesIO()
+    mitmio.FlowWriter(buffer).add(flow)
+    buffer.seek(0)
+    (read,) = mitmio.FlowReader(buffer).stream()
+    return read
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"comment": 5},
+        {"injected": "yes"},
+        {"injected": {"draw": "0.5"}},
+        {"injected": {"fault": "pass", "window": "full"}},
+        {"injected": {"fault": "pass", "window": {"limit": 900}}},
+    ],
+)
+def test_edited_twerr_metadata_in_a_flow_file_is_not_trusted(previous: dict) -> None:
+    flow = corpus.make_flow(BY_ID["v1.1-187-duplicate"])
+    flow.metadata["twerr"] = previous
+    read = read_back(flow)
+    classify(read)  # as `mitmdump -nr` and `twerr report` do
+    assert read.metadata["twerr"]["category"] == "duplicate"  # not left as it was
+    assert read.comment.startswith("187 Status is a duplicate")
+
+
+def test_a_failure_anywhere_in_the_error_hook_is_caught(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(flow: mitmflow.Flow) -> bool:
+        raise RuntimeError("the scope failed")
+
+    flow = tflow.tflow(err=True)
+    classifier = Classifier(Scope())
+    with taddons.context(classifier.scope, classifier):
+        monkeypatch.setattr(classifier, "scope", boom)
+        classifier.error(flow)  # the scope runs before anything else: it must be guarded too
+    assert "twerr: Classifier.error failed" in caplog.text
+    assert flow.metadata == {}

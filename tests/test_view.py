@@ -1,3 +1,6 @@
+import logging
+from collections.abc import Callable
+
 import pytest
 from mitmproxy import contentviews
 from mitmproxy.contentviews import Metadata
@@ -85,3 +88,35 @@ def test_undecodable_body_is_shown_raw():
     text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
     assert "Note: truncated JSON" in text
     assert text.endswith('{"errors":[{"code":130,"message":"Over capa')
+
+
+# Metadata a flow file can hold, which anyone can edit: each one made from well-formed metadata.
+Edit = Callable[[dict], dict]
+EDITED = [
+    pytest.param(lambda meta: {"errors": []}, id="errors-only"),
+    pytest.param(
+        lambda meta: {**meta, "errors": [{"label": "187 Status is a duplicate"}]},
+        id="partial-error",
+    ),
+    pytest.param(
+        lambda meta: {**meta, "errors": [{**meta["errors"][0], "retry": "soon"}]},
+        id="unknown-retry",
+    ),
+    pytest.param(lambda meta: {**meta, "audit": "yes"}, id="audit-not-a-dict"),
+    pytest.param(lambda meta: {**meta, "rate_limit": {"limit": 900}}, id="partial-rate-limit"),
+    pytest.param(lambda meta: {**meta, "injected": "yes"}, id="injected-not-a-dict"),
+]
+
+
+@pytest.mark.parametrize("edit", EDITED)
+def test_edited_metadata_is_decoded_afresh_never_failing(
+    edit: Edit, caplog: pytest.LogCaptureFixture
+) -> None:
+    flow = classified_flow("v1.1-187-duplicate")
+    flow.metadata["twerr"] = edit(flow.metadata["twerr"])
+    shown = contentviews.prettify_message(flow.response, flow)
+    assert shown.view_name == "JSON"  # as for a flow twerr did not classify, not Raw
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    text = twitter_error_view.prettify(flow.response.content, metadata_for(flow))
+    assert text.startswith("HTTP 403 Forbidden · v1.1 · shape v1.1-errors")
+    assert "meaning:  The status text has already been Tweeted" in text

@@ -58,7 +58,7 @@ class Classifier:
         if flow.response is None or not self.scope(flow):
             return
         if flow.error is not None:  # killed in this hook (an injected network fault)
-            self.error(flow)
+            self._error(flow)
             return
         body = flow.response.raw_content
         if body is None:  # streamed: what a watched stream's error lines said, if any
@@ -71,12 +71,12 @@ class Classifier:
         )
         self._classified(flow, annotate(flow, decoded))
 
+    @guard.hook  # the whole hook, as `response`: the scope's filter runs on the flow too
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.error is not None and self.scope(flow):
             self._error(flow)
 
-    @guard.hook
-    def _error(self, flow: http.HTTPFlow) -> None:
+    def _error(self, flow: http.HTTPFlow) -> None:  # unguarded: both callers are guarded
         assert flow.error is not None
         status = flow.response.status_code if flow.response else None
         failure = decode_failure(flow.error.msg, status=status, path=flow.request.path)
@@ -121,11 +121,13 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> dict[str, Any]:
         previous = {}
     meta = decoded.to_metadata()
     meta["endpoint"] = endpoint(flow)
-    meta["injected"] = previous.get("injected")
+    # a flow file can hold anything here: keep only what has the type twerr writes
+    injected, comment = previous.get("injected"), previous.get("comment")
+    meta["injected"] = injected if isinstance(injected, dict) else None
     meta["audit"] = None  # the audit, which runs next, writes its finding here
 
     ours = "\n".join(explain.comment_lines(meta))
-    theirs = _without_block(flow.comment, previous.get("comment") or "")
+    theirs = _without_block(flow.comment, comment if isinstance(comment, str) else "")
     flow.comment = f"{theirs}\n{ours}" if theirs and ours else theirs or ours
     meta["comment"] = ours
 

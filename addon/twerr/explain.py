@@ -60,15 +60,16 @@ def comment_lines(meta: dict[str, Any]) -> list[str]:
 
 def injected_line(record: dict[str, Any]) -> str:
     """`injected by twerr: 187 at request phase, rule twerr_inject[0] (...), match 3, draw 0.12`"""
-    if record.get("fault") == "pass" and record.get("window"):
-        window = record["window"]
-        what = f"rate-limit window, {window['remaining']}/{window['limit']} left"
+    # the record may come from a flow file, which anyone can edit: no field is trusted
+    window, draw = record.get("window"), record.get("draw")
+    if record.get("fault") == "pass" and isinstance(window, dict) and window:
+        what = f"rate-limit window, {window.get('remaining')}/{window.get('limit')} left"
     else:
         what = f"{record.get('fault')} at {record.get('phase')} phase"
     text = f"injected by twerr: {what}; rule {record.get('rule')}: {record.get('spec')}"
     text += f"; match {record.get('match')}"
-    if record.get("draw") is not None:
-        text += f", draw {record['draw']:.4f} (seed {record.get('seed')})"
+    if isinstance(draw, int | float):
+        text += f", draw {draw:.4f} (seed {record.get('seed')})"
     return text
 
 

@@ -40,7 +40,14 @@ def _twerr_metadata(metadata: Metadata) -> dict[str, Any] | None:
     if metadata.http_message is not flow.response:
         return None
     meta = flow.metadata.get("twerr")
-    return meta if isinstance(meta, dict) and "errors" in meta else None
+    if not isinstance(meta, dict) or "errors" not in meta:
+        return None
+    try:  # a flow file can hold anything here: what does not render is decoded afresh
+        if explain.worth_a_view(meta):
+            explain.render(meta, b"")
+    except Exception:
+        return None
+    return meta
 
 
 def _decode_now(data: bytes, metadata: Metadata) -> dict[str, Any] | None:
