@@ -10,8 +10,9 @@ Usage: scripts/bench-hook [FLOWS_PER_SHAPE]   (default 2000; the median of 5 rou
    mitmproxy's cost of calling its hooks included. Each flow comes from a client of its own.
    `flow_detail` is 0, as in scripts/bench: mitmdump prints no line per flow, twerr its line
    per error flow.
-2. The classifier's response hook alone, with the audit and the report that follow it, per
-   response shape (and for a 5 MB success body), in µs per flow.
+2. The classifier's response hook alone, per response shape (and for a 5 MB success body), in
+   µs per flow: by itself (decoding, annotating, its log line), with the audit or the report
+   that follow it, and with both (as in twerr).
 """
 
 import asyncio
@@ -147,12 +148,30 @@ def bench_masters(count: int) -> None:
         )
 
 
+FOLLOWERS = {  # the response hook's columns: the classifier, then what follows it
+    "classify": (),
+    "+audit": (Audit,),
+    "+report": (Reporter,),
+    "all": (Audit, Reporter),
+}
+
+
 def bench_response_hook(samples: dict[str, corpus.Sample], count: int) -> None:
-    audit, reporter = Audit(), Reporter()
-    classifier = Classifier(Scope(), followers=[audit, reporter])
+    costs = {name: hook_alone(samples, count, kinds) for name, kinds in FOLLOWERS.items()}
+    print(f"\n{'response hook (µs/flow)':28}" + "".join(f" {name:>9}" for name in FOLLOWERS))
+    for shape in costs["classify"]:
+        print(f"{shape:28}" + "".join(f" {costs[name][shape]:9.1f}" for name in FOLLOWERS))
+
+
+def hook_alone(
+    samples: dict[str, corpus.Sample], count: int, kinds: tuple[type[Audit | Reporter], ...]
+) -> dict[str, float]:
+    """The classifier's response hook with these followers: median µs per flow, by shape."""
+    followers = [kind() for kind in kinds]
+    classifier = Classifier(Scope(), followers=followers)
     status, headers, body = big_success()
-    with taddons.context(classifier.scope, classifier, audit, reporter):
-        print(f"\n{'response hook (µs/flow)':28} {'classify+audit+report':>22}")
+    costs = {}
+    with taddons.context(classifier.scope, classifier, *followers):
         for name in [*SHAPES, "5 MB JSON success"]:
             rounds = []
             for _ in range(ROUNDS):
@@ -166,7 +185,8 @@ def bench_response_hook(samples: dict[str, corpus.Sample], count: int) -> None:
                 for flow in flows:
                     classifier.response(flow)
                 rounds.append((time.perf_counter() - begin) / len(flows) * 1e6)
-            print(f"{name:28} {statistics.median(rounds):22.1f}")
+            costs[name] = statistics.median(rounds)
+    return costs
 
 
 def main(args: list[str]) -> None:
