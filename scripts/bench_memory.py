@@ -29,12 +29,8 @@ from mitmproxy import http  # noqa: E402
 from mitmproxy.test import taddons  # noqa: E402
 
 import corpus  # noqa: E402
-from twerr.audit import Audit  # noqa: E402
-from twerr.classify import Classifier  # noqa: E402
-from twerr.inject import Injector  # noqa: E402
-from twerr.ratelimit import MAX_WINDOWS  # noqa: E402
-from twerr.reporter import Reporter  # noqa: E402
-from twerr.scope import Scope  # noqa: E402
+from twerr.addon import Twerr  # noqa: E402
+from twerr.inject.windows import MAX_WINDOWS  # noqa: E402
 
 WARM_UP = 10_000
 MIX = ["v1.1-187-duplicate", "v2-success-gzip", "v1.1-88-rate-limit", "v2-partial-not-found"]
@@ -67,26 +63,23 @@ def flow_maker(sample: corpus.Sample) -> Callable[[int], http.HTTPFlow]:
 async def run(count: int) -> list[tuple[int, float]]:
     samples = {s.id: s for s in corpus.load().responses}
     makers = [flow_maker(samples[sample_id]) for sample_id in MIX]
-    scope = Scope()
-    injector = Injector(scope)
-    audit, reporter = Audit(), Reporter()
-    classifier = Classifier(scope, followers=[audit, reporter])
+    twerr = Twerr()
+    injector, audit = twerr.parts.injector, twerr.parts.audit
     readings = []
-    with taddons.context(scope, injector, classifier, audit, reporter) as tctx:
+    with taddons.context(twerr) as tctx:
         rules = [*NON_MATCHING[:19], ":~u user_timeline:88:ratelimit=100/900"]
-        tctx.configure(injector, twerr_inject=rules, twerr_seed=1)
+        tctx.configure(twerr, twerr_inject=rules, twerr_seed=1)
         for n in range(1, count + 1):
             flow = makers[n % len(makers)](n)
             response, flow.response = flow.response, None
-            injector.requestheaders(flow)
-            await settled(injector.flow_hooks.request(flow))
-            if flow.response is None:
-                flow.response = response
-            await settled(injector.flow_hooks.response(flow))
             start = 1.0e9 + n * 0.05  # 20 requests a second, answered 10 ms later
             flow.request.timestamp_start = start
+            twerr.requestheaders(flow)
+            await settled(twerr.request(flow))
+            if flow.response is None:
+                flow.response = response
             flow.response.timestamp_start = flow.response.timestamp_end = start + 0.01
-            classifier.response(flow)
+            await settled(twerr.response(flow))
             if n in (WARM_UP, count) or (n > WARM_UP and n % 50_000 == 0):
                 gc.collect()
                 readings.append((n, rss_mib_self()))

@@ -38,7 +38,7 @@ from faultyserver import FaultyServer
 from processes import ROOT
 from processes import Mitmdump
 from twerr.catalog import load_catalog
-from twerr.forge import reason_phrase
+from twerr.inject.forge import reason_phrase
 
 logging.getLogger("tweepy").setLevel(logging.ERROR)  # "Sleeping for 900 seconds": we know
 

@@ -8,11 +8,9 @@ from mitmproxy import flow as mitmflow
 from mitmproxy.test import taddons
 
 import corpus
-from twerr.audit import AUDIT_MARKER
-from twerr.audit import Audit
-from twerr.audit import who_of
-from twerr.classify import Classifier
-from twerr.scope import Scope
+from twerr.addon import Twerr
+from twerr.audit.audit import AUDIT_MARKER
+from twerr.audit.audit import who_of
 
 BY_ID = {sample.id: sample for sample in corpus.load().responses}
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAauditTestToken"
@@ -31,10 +29,11 @@ def flow_at(sample_id, start, *, token=TOKEN, url=None, body=b""):
 
 
 class Proxy:
-    """The classifier, and the audit following it, as the script loads them."""
+    """twerr as the script loads it, fed recorded flows (the classifier, the audit after it)."""
 
-    def __init__(self, tctx, classifier, audit):
-        self.tctx, self.classifier, self.audit = tctx, classifier, audit
+    def __init__(self, tctx, twerr):
+        self.tctx, self.twerr = tctx, twerr
+        self.classifier, self.audit = twerr.parts.classifier, twerr.parts.audit
 
     def send(self, flow):
         if flow.error is not None:
@@ -46,10 +45,9 @@ class Proxy:
 
 @pytest.fixture
 def proxy():
-    audit = Audit()
-    classifier = Classifier(Scope(), followers=[audit])
-    with taddons.context(classifier.scope, classifier, audit) as tctx:
-        yield Proxy(tctx, classifier, audit)
+    twerr = Twerr()
+    with taddons.context(twerr) as tctx:
+        yield Proxy(tctx, twerr)
 
 
 def test_a_retry_before_the_reset_is_written_on_the_flow(proxy, caplog):
@@ -190,7 +188,7 @@ def test_reclassifying_a_flow_drops_the_old_finding(proxy):
 
 
 def test_the_audit_can_be_switched_off(proxy):
-    proxy.tctx.configure(proxy.audit, twerr_audit=False)
+    proxy.tctx.configure(proxy.twerr, twerr_audit=False)
     proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
     retry = proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
     assert retry.metadata["twerr"]["audit"] is None
@@ -207,16 +205,16 @@ def test_the_audit_can_be_switched_off(proxy):
     ],
 )
 def test_bad_thresholds_are_refused_and_the_old_ones_kept(proxy, option, value, message):
-    proxy.tctx.configure(proxy.audit, twerr_audit_storm="4/20")
+    proxy.tctx.configure(proxy.twerr, twerr_audit_storm="4/20")
     before = proxy.audit.tracker.thresholds
     with pytest.raises(exceptions.OptionsError, match=message):
-        proxy.tctx.configure(proxy.audit, **{option: value})
+        proxy.tctx.configure(proxy.twerr, **{option: value})
     assert proxy.audit.tracker.thresholds == before
     assert (before.storm_retries, before.storm_seconds) == (4, 20.0)
 
 
 def test_thresholds_are_options(proxy):
-    proxy.tctx.configure(proxy.audit, twerr_audit_storm="2/1", twerr_audit_grace=0)
+    proxy.tctx.configure(proxy.twerr, twerr_audit_storm="2/1", twerr_audit_grace=0)
     thresholds = proxy.audit.tracker.thresholds
     assert (thresholds.storm_retries, thresholds.storm_seconds, thresholds.grace) == (2, 1.0, 0)
 
@@ -225,7 +223,7 @@ def test_verdicts_by_command(proxy):
     proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0))
     proxy.send(flow_at("v1.1-88-rate-limit", 1648976001.0))
     proxy.send(flow_at("v1.1-187-duplicate", 1648976002.0))
-    assert proxy.audit.audit() == (
+    assert proxy.twerr.audit() == (
         "88 Rate limit exceeded: 2 errors; early-retry 1 -> retry too early\n"
         "187 Status is a duplicate: 1 error -> handled well"
     )

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from twerr.behaviour import Call
-from twerr.behaviour import Outcome
-from twerr.behaviour import Thresholds
-from twerr.behaviour import Tracker
-from twerr.behaviour import fingerprint
-from twerr.ratelimit import endpoint_key
+from twerr.audit.behaviour import Call
+from twerr.audit.behaviour import Outcome
+from twerr.audit.behaviour import Thresholds
+from twerr.audit.behaviour import Tracker
+from twerr.audit.behaviour import fingerprint
+from twerr.inject.windows import endpoint_key
 
 TIMELINE = "/1.1/statuses/user_timeline.json?screen_name=TwitterDev"
 UPDATE = "/1.1/statuses/update.json"

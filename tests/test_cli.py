@@ -12,7 +12,7 @@ from mitmproxy.test import tflow
 
 import corpus
 from processes import BUNDLED_FLOWS
-from twerr.cli import main
+from twerr.report.cli import main
 
 HEADLINE = "twerr report: 46 Twitter API responses, 42 errors (42 real, 0 injected)"
 

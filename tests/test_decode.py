@@ -8,13 +8,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import corpus
-from twerr import decode as decode_module
+from twerr import record
 from twerr.catalog import load_catalog
-from twerr.decode import SCAN_WINDOW
 from twerr.decode import decode
 from twerr.decode import decode_failure
-from twerr.decode import parse_rate_limit
+from twerr.decode import redact
 from twerr.decode import utc
+from twerr.decode.body import BodyReader
+from twerr.decode.ratelimit import parse_rate_limit
+from twerr.decode.shapes import SCAN_WINDOW
 
 V1 = {"content-type": "application/json;charset=utf-8"}
 SAMPLES = corpus.load().responses
@@ -28,7 +30,7 @@ def decode_sample(sample: corpus.Sample):
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.id)
 def test_reference_responses(sample):
     decoded = decode_sample(sample)
-    meta = decoded.to_metadata()
+    meta = record.of_decoded(decoded)
     expect = sample.expect
     assert (meta["shape"], meta["api"], meta["category"]) == (
         expect.shape,
@@ -249,7 +251,7 @@ def test_streamed_body():
 
 def test_transport_failure():
     decoded = decode_failure("Connection reset by peer", path="/1.1/statuses/update.json")
-    meta = decoded.to_metadata()
+    meta = record.of_decoded(decoded)
     assert (meta["status"], meta["status_text"], meta["shape"]) == (
         0,
         "No response",
@@ -264,7 +266,7 @@ def test_transport_failure():
 
 def test_v1_success_body_is_not_even_searched(monkeypatch):
     calls = []
-    monkeypatch.setattr("twerr.decode._mentions_error", lambda c: calls.append(c) or False)
+    monkeypatch.setattr("twerr.decode.shapes._mentions_error", lambda c: calls.append(c) or False)
     body = b'{"errors":"this would be odd","id":1}'
     assert decode(200, V1, body, path="/1.1/statuses/show.json").shape == "success"
     assert calls == []
@@ -274,9 +276,9 @@ def test_v1_success_body_is_not_even_searched(monkeypatch):
 
 def test_large_success_is_searched_at_both_ends_only(monkeypatch):
     parsed = []
-    real_loads = json.loads
+    real_parse = BodyReader.parse_json
     monkeypatch.setattr(
-        "twerr.decode.json.loads", lambda *a, **k: parsed.append(1) or real_loads(*a, **k)
+        BodyReader, "parse_json", lambda self, c: parsed.append(1) or real_parse(self, c)
     )
     middle = b'{"errors":[]}'
     filler = b'{"id":"1","text":"hello"},' * (2 * SCAN_WINDOW // 25)
@@ -289,6 +291,7 @@ def test_large_success_is_searched_at_both_ends_only(monkeypatch):
         + b'{}],"errors":[{"title":"Not Found Error","detail":"d","type":"https://api.twitter.com/2/problems/resource-not-found"}]}'
     )
     assert decode(200, {}, tail, path="/2/tweets").shape == "v2-partial"
+    assert parsed == [1]  # the errors at its tail were found, and parsed once
 
 
 def test_success_mentioning_errors_inside_a_string_is_still_success():
@@ -318,7 +321,7 @@ def test_rate_limit_headers():
             "x-user-limit-24hour-reset": "1700050000",
         }
     )
-    meta = rate.to_dict()
+    meta = record.of_rate_limit(rate)
     assert (meta["limit"], meta["remaining"], meta["reset"]) == (15, 0, 1700000000)
     assert meta["reset_utc"] == "2023-11-14T22:13:20Z"
     assert meta["user_24h"] == {
@@ -467,7 +470,7 @@ def test_secrets_in_bodies_are_scrubbed(text, secret):
 
 def _clean_with_every_pattern(text: str) -> str:
     """_clean as it was before it skipped the patterns that cannot match."""
-    d = decode_module
+    d = redact
     text = " ".join(text[: 4 * d.TEXT_LIMIT].split())
     text = d._CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
     text = d._BEARER.sub(r"\1<redacted>", text)
@@ -481,7 +484,32 @@ def _clean_with_every_pattern(text: str) -> str:
 @example("a\x00b\x9fc\u200bd")
 @settings(max_examples=500)
 def test_cleaning_skips_only_patterns_that_cannot_match(text):
-    assert decode_module._clean(text) == _clean_with_every_pattern(text)
+    assert redact.clean(text) == _clean_with_every_pattern(text)
+
+
+@pytest.mark.parametrize("name", ["next_token", "previous_token", "pagination_token"])
+def test_pagination_cursors_are_not_credentials(name):
+    # v2 names the refused cursor in an invalid-request: a user must see which one it was
+    body = json.dumps(
+        {
+            "errors": [{"parameters": {name: ["b26v89c19zqg8o3fp"]}, "message": f"{name}=b26v89"}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        }
+    ).encode()
+    [error] = decode(400, V1, body, path="/2/tweets/search/recent").errors
+    assert error.message == f"{name}=b26v89"
+    assert dict(error.details)["parameters"] == json.dumps({name: ["b26v89c19zqg8o3fp"]})
+
+
+@pytest.mark.parametrize("name", ["oauth_token", "access_token", "bearer_token", "token"])
+def test_other_token_names_stay_redacted_in_details(name):
+    problem = "https://api.twitter.com/2/problems/invalid-request"
+    item = {"parameters": {name: ["s3cr3tvalue"]}, "message": "x"}
+    body = json.dumps({"errors": [item], "type": problem}).encode()
+    [error] = decode(400, V1, body, path="/2/tweets").errors
+    assert "s3cr3tvalue" not in dict(error.details)["parameters"]
 
 
 def test_ordinary_words_are_not_scrubbed():
@@ -636,7 +664,7 @@ def _encode_in(value, charset: str) -> bytes:
 def test_decode_never_raises_and_is_storable(status, headers, body, path):
     decoded = decode(status, headers, body, path=path)
     assert "decoder error" not in decoded.note
-    meta = decoded.to_metadata()
+    meta = record.of_decoded(decoded)
     from mitmproxy.io import tnetstring  # what flow files are made of
 
     assert tnetstring.loads(tnetstring.dumps(meta)) == meta
@@ -687,7 +715,7 @@ def test_parameters_echoing_a_credential_are_blanked():
             "type": "https://api.twitter.com/2/problems/invalid-request",
         }
     ).encode()
-    meta = decode(400, V1, body, path="/2/tweets/search/recent").to_metadata()
+    meta = record.of_decoded(decode(400, V1, body, path="/2/tweets/search/recent"))
     assert token not in json.dumps(meta)
     assert meta["errors"][0]["details"]["parameters"] == (
         '{"oauth_token": "<redacted>", "query": ["cats"]}'

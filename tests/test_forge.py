@@ -5,9 +5,9 @@ import pytest
 import corpus
 from twerr.catalog import load_catalog
 from twerr.decode import decode
-from twerr.forge import Window
-from twerr.forge import fault_kind
-from twerr.forge import forge
+from twerr.inject.forge import Window
+from twerr.inject.forge import fault_kind
+from twerr.inject.forge import forge
 
 CATALOG = load_catalog()
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z

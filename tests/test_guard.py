@@ -16,16 +16,14 @@ from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
-from twerr import audit
 from twerr import classify
-from twerr import inject
-from twerr import report
-from twerr.audit import Audit
-from twerr.classify import Classifier
-from twerr.inject import Injector
-from twerr.reporter import Reporter
-from twerr.scope import Scope
-from twerr.streams import Streams
+from twerr import record
+from twerr.addon import Twerr
+from twerr.audit import audit
+from twerr.inject import answer
+from twerr.inject import injector as inject
+from twerr.inject.injector import Injector
+from twerr.report import tables as report
 
 SECRET = "AAAAAAAAAAAAAAAAAAAAAguardSecretBearer0001"
 UPSTREAM = b'{"errors":[{"code":187,"message":"Status is a duplicate."}]}'
@@ -64,17 +62,13 @@ async def send(tctx: taddons.context, flow: http.HTTPFlow) -> http.HTTPFlow:
 
 
 def run(options: dict, *flows: http.HTTPFlow) -> tuple[http.HTTPFlow, Injector]:
-    """The flows through the addons of twerr_addon.py, one after another; the last one back."""
-    scope = Scope()
-    injector = Injector(scope)
-    audit, reporter = Audit(), Reporter()
-    classifier = Classifier(scope, followers=[audit, reporter])
-    addons = (scope, Streams(scope), injector, classifier, audit, reporter)
-    with taddons.context(*addons) as tctx:
-        tctx.configure(injector, twerr_seed=1, **options)
+    """The flows through the addon of twerr_addon.py, one after another; the last one back."""
+    twerr = Twerr()
+    with taddons.context(twerr) as tctx:
+        tctx.configure(twerr, twerr_seed=1, **options)
         for flow in flows:
             asyncio.run(send(tctx, flow))
-    return flows[-1], injector
+    return flows[-1], twerr.parts.injector
 
 
 def failures(caplog) -> list[logging.LogRecord]:
@@ -108,7 +102,7 @@ def test_a_classifier_failure_leaves_the_flow_as_it_was(monkeypatch, caplog, tar
 
 
 def test_a_failure_while_forging_lets_the_request_go_upstream(monkeypatch, caplog):
-    monkeypatch.setattr(inject, "forge", boom)
+    monkeypatch.setattr(answer, "forge", boom)
     flow, injector = run({"twerr_inject": [":~u update:130"]}, make_flow())
     assert flow.response.status_code == 403 and flow.response.content == UPSTREAM  # upstream's
     assert flow.metadata["twerr"]["injected"] is None
@@ -117,7 +111,7 @@ def test_a_failure_while_forging_lets_the_request_go_upstream(monkeypatch, caplo
 
 
 def test_a_failure_after_a_kill_takes_the_kill_back(monkeypatch, caplog):
-    monkeypatch.setattr(inject, "_set_record", boom)
+    monkeypatch.setattr(record, "set_injected", boom)
     flow, injector = run({"twerr_inject": [":~u update:empty"]}, make_flow())
     assert flow.error is None and flow.live
     assert flow.response.status_code == 403 and flow.response.content == UPSTREAM
@@ -126,7 +120,7 @@ def test_a_failure_after_a_kill_takes_the_kill_back(monkeypatch, caplog):
 
 
 def test_a_failure_in_the_response_phase_keeps_the_apis_answer(monkeypatch, caplog):
-    monkeypatch.setattr(inject, "_original", boom)
+    monkeypatch.setattr(inject, "original", boom)
     flow, injector = run({"twerr_inject": [":~u update:http503:phase=response"]}, make_flow())
     assert flow.response.status_code == 403 and flow.response.content == UPSTREAM
     assert not injector.pending and not injector.active
@@ -137,20 +131,18 @@ def test_an_error_hook_failure_is_caught_too(monkeypatch, caplog):
     monkeypatch.setattr(classify, "decode_failure", boom)
     flow = make_flow()
     flow.error = mitmflow.Error("Connection reset.")
-    scope = Scope()
-    with taddons.context(scope, Classifier(scope)) as tctx:
+    with taddons.context(Twerr()) as tctx:
         asyncio.run(tctx.master.addons.handle_lifecycle(HttpErrorHook(flow)))
     assert (flow.comment, "twerr" in flow.metadata) == ("mine", False)
     assert_logged_once(caplog, "Classifier.error", flow)
 
 
 def test_guarded_hooks_still_refuse_a_synchronous_call():
-    scope = Scope()
-    injector = Injector(scope)
-    with taddons.context(scope, injector) as tctx:
-        tctx.configure(injector, twerr_inject=[":~all:187"])
+    twerr = Twerr()
+    with taddons.context(twerr) as tctx:
+        tctx.configure(twerr, twerr_inject=[":~all:187"])
         with pytest.raises(Exception, match="cannot be called from sync context"):
-            tctx.master.addons.invoke_addon_sync(injector, HttpRequestHook(make_flow()))
+            tctx.master.addons.invoke_addon_sync(twerr, HttpRequestHook(make_flow()))
 
 
 def test_an_audit_failure_leaves_the_classifiers_work(monkeypatch, caplog):

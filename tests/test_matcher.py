@@ -5,8 +5,8 @@ from mitmproxy import flowfilter
 from mitmproxy import http
 from mitmproxy.test import tflow
 
-from twerr.matcher import Facts
-from twerr.matcher import compile_filter
+from twerr.inject.matcher import Facts
+from twerr.inject.matcher import compile_filter
 
 LEAVES = st.sampled_from(
     [

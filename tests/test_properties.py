@@ -29,17 +29,15 @@ from mitmproxy.test import tflow
 
 import corpus
 from tally import EXAMPLES
-from twerr.classify import Classifier
+from twerr import record
+from twerr.addon import Twerr
 from twerr.classify import annotate
 from twerr.decode import decode
 from twerr.decode import decode_failure
-from twerr.inject import Injector
-from twerr.rules import Rule
-from twerr.rules import load_rules_file
-from twerr.rules import parse_header
-from twerr.rules import parse_spec
-from twerr.scope import Scope
-from twerr.streams import Streams
+from twerr.inject.rules import Rule
+from twerr.inject.rules import load_rules_file
+from twerr.inject.rules import parse_header
+from twerr.inject.rules import parse_spec
 
 EXAMPLES_PER_PROPERTY = 600
 PROPERTY = settings(
@@ -239,7 +237,7 @@ def test_decode_never_raises_and_gives_storable_metadata(status, headers, wire, 
         headers = [*headers, (b"content-encoding", encoding.encode())]
     decoded = decode(status, headers, body, path=path)
     assert "decoder error" not in decoded.note  # the catch-all was not needed
-    assert_storable(decoded.to_metadata())
+    assert_storable(record.of_decoded(decoded))
     if decoded.status >= 400:
         assert decoded.errors
 
@@ -252,7 +250,7 @@ def test_decode_never_raises_and_gives_storable_metadata(status, headers, wire, 
 )
 def test_decode_failure_never_raises(message, status, path):
     EXAMPLES["decode_failure"] += 1
-    meta = decode_failure(message, status=status, path=path).to_metadata()
+    meta = record.of_decoded(decode_failure(message, status=status, path=path))
     assert_storable(meta)
     assert meta["shape"] == "transport-error" and meta["category"] == "network"
 
@@ -476,15 +474,12 @@ class Pipeline:
     loop) for a whole property test; each example sends one flow through their hooks."""
 
     def __init__(self) -> None:
-        self.scope = Scope()
-        self.injector = Injector(self.scope)
-        self.tctx = taddons.context(
-            self.scope, Streams(self.scope), self.injector, Classifier(self.scope)
-        )
-        self.tctx.configure(self.scope, twerr_scope="~all")
+        self.twerr = Twerr()
+        self.tctx = taddons.context(self.twerr)
+        self.tctx.configure(self.twerr, twerr_scope="~all")
 
     def send(self, options: dict, flow: http.HTTPFlow, upstream: http.Response) -> None:
-        self.tctx.configure(self.injector, twerr_seed=3, **options)
+        self.tctx.configure(self.twerr, twerr_seed=3, **options)
         self.tctx.master.event_loop.run_until_complete(self._send(flow, upstream))
 
     async def _send(self, flow: http.HTTPFlow, upstream: http.Response) -> None:

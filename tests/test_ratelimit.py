@@ -1,8 +1,8 @@
 import pytest
 
-from twerr.ratelimit import Windows
-from twerr.ratelimit import credential
-from twerr.ratelimit import endpoint_key
+from twerr.inject.windows import Windows
+from twerr.inject.windows import credential
+from twerr.inject.windows import endpoint_key
 
 KEY = ("rule", "GET api.twitter.com/1.1/statuses/user_timeline.json", "abc")
 

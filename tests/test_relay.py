@@ -3,10 +3,10 @@ import logging
 
 import pytest
 
-from twerr.relay import TOKEN_HEADER
-from twerr.relay import Pace
-from twerr.relay import Relay
-from twerr.relay import Target
+from twerr.inject.relay import TOKEN_HEADER
+from twerr.inject.relay import Pace
+from twerr.inject.relay import Relay
+from twerr.inject.relay import Target
 from upstream import Upstream
 from upstream import fixed
 

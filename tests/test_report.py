@@ -11,25 +11,23 @@ from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 import corpus
-from twerr.audit import Audit
-from twerr.classify import Classifier
-from twerr.report import MAX_ENDPOINTS
-from twerr.report import MAX_KINDS
-from twerr.report import Report
-from twerr.report import chart_svg
-from twerr.report import render_html
-from twerr.report import render_text
-from twerr.report import write_report
-from twerr.reporter import Reporter
-from twerr.scope import Scope
+from twerr.addon import Twerr
+from twerr.report.render import chart_svg
+from twerr.report.render import render_html
+from twerr.report.render import render_text
+from twerr.report.render import write_report
+from twerr.report.tables import MAX_ENDPOINTS
+from twerr.report.tables import MAX_KINDS
+from twerr.report.tables import Report
 
 SAMPLES = corpus.load().responses
 BY_ID = {sample.id: sample for sample in SAMPLES}
 
 
 class Proxy:
-    def __init__(self, tctx, classifier, audit, reporter):
-        self.tctx, self.classifier, self.audit, self.reporter = tctx, classifier, audit, reporter
+    def __init__(self, tctx, twerr):
+        self.tctx, self.twerr = tctx, twerr
+        self.classifier, self.reporter = twerr.parts.classifier, twerr.parts.reporter
 
     def send(self, flow):
         self.classifier.response(flow)
@@ -38,10 +36,9 @@ class Proxy:
 
 @pytest.fixture
 def proxy():
-    audit, reporter = Audit(), Reporter()
-    classifier = Classifier(Scope(), followers=[audit, reporter])
-    with taddons.context(classifier.scope, classifier, audit, reporter) as tctx:
-        yield Proxy(tctx, classifier, audit, reporter)
+    twerr = Twerr()
+    with taddons.context(twerr) as tctx:
+        yield Proxy(tctx, twerr)
 
 
 def at(sample_id, start, token="alice", **meta):
@@ -212,44 +209,43 @@ def test_endpoints_are_bounded():
 )
 def test_a_bad_report_path_is_refused(proxy, tmp_path, value, message):
     good = str(tmp_path / "r.json")
-    proxy.tctx.configure(proxy.reporter, twerr_report=good)
+    proxy.tctx.configure(proxy.twerr, twerr_report=good)
     with pytest.raises(exceptions.OptionsError, match=message):
-        proxy.tctx.configure(proxy.reporter, twerr_report=value)
+        proxy.tctx.configure(proxy.twerr, twerr_report=value)
     assert proxy.tctx.options.twerr_report == good
 
 
 def test_the_report_at_exit(proxy, tmp_path, caplog):
     target = tmp_path / "session.html"
-    proxy.tctx.configure(proxy.reporter, twerr_report=str(target))
+    proxy.tctx.configure(proxy.twerr, twerr_report=str(target))
     bundled_report(proxy)
     caplog.set_level(logging.INFO)
-    proxy.reporter.done()
+    proxy.twerr.done()
     messages = [r.getMessage() for r in caplog.records]
-    assert messages[0].startswith("twerr report: 46 Twitter API responses, 42 errors")
-    assert messages[1] == f"twerr: report written to {target}"
+    assert messages[0].startswith("twerr: 46 Twitter API responses: 8 authentication")  # tally
+    assert messages[1].startswith("twerr report: 46 Twitter API responses, 42 errors")
+    assert messages[2] == f"twerr: report written to {target}"
     assert target.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_the_commands(proxy, tmp_path):
     bundled_report(proxy)
-    assert proxy.reporter.show().startswith("twerr report: 46 Twitter API responses")
-    proxy.reporter.save(str(tmp_path / "r.json"))
+    assert proxy.twerr.report().startswith("twerr report: 46 Twitter API responses")
+    proxy.twerr.save_report(str(tmp_path / "r.json"))
     assert json.loads((tmp_path / "r.json").read_text())["errors"] == 42
     with pytest.raises(exceptions.CommandError, match=r"must end in \.json or \.html"):
-        proxy.reporter.save(str(tmp_path / "r.csv"))
+        proxy.twerr.save_report(str(tmp_path / "r.csv"))
     assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 46")
 
 
 def test_what_a_file_kept_from_outside_the_scope_is_left_alone(caplog):
-    scope = Scope()
-    audit, reporter = Audit(), Reporter()
-    classifier = Classifier(scope, followers=[audit, reporter])
+    twerr = Twerr()
     flow = at("v1.1-88-rate-limit", 1.0)
     flow.request.url = "https://example.com/1.1/statuses/user_timeline.json"
     flow.metadata["twerr"] = {"category": "rate_limit"}  # written by some earlier run
-    with taddons.context(scope, classifier, audit, reporter):
-        classifier.response(flow)
-    assert reporter.report.responses == 0
+    with taddons.context(twerr):
+        twerr.response(flow)
+    assert twerr.parts.reporter.report.responses == 0
     assert flow.metadata["twerr"] == {"category": "rate_limit"}
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -292,7 +288,7 @@ def test_undecodable_bytes_in_paths_do_not_break_the_files(tmp_path):
 
 
 def test_without_the_audit_there_is_no_verdict(proxy):
-    proxy.tctx.configure(proxy.audit, twerr_audit=False)
+    proxy.tctx.configure(proxy.twerr, twerr_audit=False)
     data = bundled_report(proxy)
     assert {row["verdict"] for row in data["errors_by_kind"]} == {"not audited"}
     assert {row["client"] for row in data["coverage"]} == {"not audited"}

@@ -7,12 +7,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from processes import ROOT
-from twerr.rules import PARAMS
-from twerr.rules import ActiveRule
-from twerr.rules import Rule
-from twerr.rules import load_rules_file
-from twerr.rules import parse_header
-from twerr.rules import parse_spec
+from twerr.inject.rules import PARAMS
+from twerr.inject.rules import ActiveRule
+from twerr.inject.rules import Rule
+from twerr.inject.rules import load_rules_file
+from twerr.inject.rules import parse_header
+from twerr.inject.rules import parse_spec
 
 
 @pytest.mark.parametrize(

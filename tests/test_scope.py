@@ -11,10 +11,10 @@ from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 from mitmproxy.test import tutils
 
-from twerr.scope import Scope
-from twerr.scope import request_header
-from twerr.scope import request_query
-from twerr.scope import requested_host
+from twerr.addon import Twerr
+from twerr.mitm import request_header
+from twerr.mitm import request_query
+from twerr.mitm import requested_host
 
 
 def request(url="https://api.twitter.com/2/tweets", version="HTTP/1.1", **headers):
@@ -70,9 +70,10 @@ def rot13_labelled_flow() -> http.HTTPFlow:
 
 @pytest.mark.parametrize("expression", ["~b status", "~bq status", "~bs status", "~all & ~b x"])
 def test_a_scope_on_a_body_mitmproxy_cannot_read_leaves_the_flow_alone(expression):
-    scope = Scope()
-    with taddons.context(scope) as tctx:
-        tctx.configure(scope, twerr_scope=expression)
+    twerr = Twerr()
+    scope = twerr.parts.scope
+    with taddons.context(twerr) as tctx:
+        tctx.configure(twerr, twerr_scope=expression)
         assert scope(rot13_labelled_flow()) is False
         readable = tflow.tflow(
             req=tutils.treq(content=b"status x"), resp=tutils.tresp(content=b"status x")
@@ -82,16 +83,17 @@ def test_a_scope_on_a_body_mitmproxy_cannot_read_leaves_the_flow_alone(expressio
 
 @pytest.mark.parametrize("depth,parsed", [(99, True), (101, False), (1200, False)])
 def test_a_scope_nested_too_deep_to_match_is_refused_and_the_old_one_stays(depth, parsed):
-    scope = Scope()
-    with taddons.context(scope) as tctx:
-        tctx.configure(scope, twerr_scope="~all")
+    twerr = Twerr()
+    scope = twerr.parts.scope
+    with taddons.context(twerr) as tctx:
+        tctx.configure(twerr, twerr_scope="~all")
         expression = "!" * (depth - 1) + "~s"  # each ! a level, and the leaf one more
         if parsed:
-            tctx.configure(scope, twerr_scope=expression)
+            tctx.configure(twerr, twerr_scope=expression)
             assert scope(tflow.tflow(resp=True)) is (depth % 2 == 1)
             return
         with pytest.raises(exceptions.OptionsError, match="nested more than 100 levels deep"):
-            tctx.configure(scope, twerr_scope=expression)
+            tctx.configure(twerr, twerr_scope=expression)
         assert tctx.options.twerr_scope == "~all"
         assert scope(tflow.tflow()) is True
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -15,9 +16,8 @@ from mitmproxy.proxy.layers.http import HttpResponseHook
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
-from twerr.classify import Classifier
+from twerr.addon import Twerr
 from twerr.decode import decode
-from twerr.inject import Injector
 from twerr.scope import Scope
 from twerr.streams import KEEP_LIMIT
 from twerr.streams import Streams
@@ -91,18 +91,18 @@ def response_flow(url: str, status: int = 200) -> http.HTTPFlow:
     ],
 )
 def test_in_scope_stream_responses_are_streamed(url, status, scope, streamed):
-    addon = Streams(Scope())
-    with taddons.context(addon.scope, addon) as tctx:
-        if scope:
-            tctx.configure(addon.scope, twerr_scope=scope)
-        flow = response_flow(url, status)
-        addon.responseheaders(flow)
+    # a component: no mitmproxy needed around it
+    chosen = Scope()
+    if scope:
+        chosen.configure(SimpleNamespace(twerr_scope=scope), {"twerr_scope"})
+    flow = response_flow(url, status)
+    Streams(chosen).responseheaders(flow)
     assert bool(flow.response.stream) is streamed
 
 
 def test_a_fault_that_replaces_a_stream_buffers_it_and_a_window_stamps_it_at_once():
-    scope = Scope()
-    injector = Injector(scope)
+    twerr = Twerr()
+    injector = twerr.parts.injector
     rules = [
         ":~u sample/stream:http503:phase=response",
         ":~u search/stream:88:ratelimit=2/900",
@@ -123,8 +123,8 @@ def test_a_fault_that_replaces_a_stream_buffers_it_and_a_window_stamps_it_at_onc
             flow.metadata["sent"] = headers_sent
         return flow
 
-    with taddons.context(scope, Streams(scope), injector, Classifier(scope)) as tctx:
-        tctx.configure(injector, twerr_seed=1, twerr_inject=rules)
+    with taddons.context(twerr) as tctx:
+        tctx.configure(twerr, twerr_seed=1, twerr_inject=rules)
         replaced = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/sample/stream"))
         assert replaced.response.stream is False and replaced.response.status_code == 503
         passed = asyncio.run(through(tctx, "https://api.twitter.com/2/tweets/search/stream"))

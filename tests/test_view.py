@@ -7,8 +7,7 @@ from mitmproxy.contentviews import Metadata
 from mitmproxy.test import taddons
 
 import corpus
-from twerr.classify import Classifier
-from twerr.scope import Scope
+from twerr.addon import Twerr
 from twerr.view import twitter_error_view
 
 BY_ID = {sample.id: sample for sample in corpus.load().responses}
@@ -16,8 +15,9 @@ BY_ID = {sample.id: sample for sample in corpus.load().responses}
 
 def classified_flow(sample_id: str):
     flow = corpus.make_flow(BY_ID[sample_id])
-    classifier = Classifier(Scope())
-    with taddons.context(classifier.scope, classifier):
+    twerr = Twerr()
+    classifier = twerr.parts.classifier
+    with taddons.context(twerr):
         classifier.response(flow)
     return flow
 

@@ -1,5 +1,5 @@
 """`python -m twerr report FLOWFILE...`"""
 
-from twerr.cli import main
+from twerr.report.cli import main
 
 raise SystemExit(main())

@@ -1,23 +1,25 @@
-"""Human text from a flow's twerr metadata: comment lines, marker, log line, content view.
+"""Human text from a flow's record: comment lines, marker, log line, content view.
 
-Everything here reads the JSON-like dict that the classifier stores in `flow.metadata["twerr"]`,
-so a flow read back from a file is explained exactly as it was when it passed.
+Everything here reads the record as it is stored in `flow.metadata["twerr"]`, so a flow read
+back from a file is explained exactly as it was when it passed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
 
 from twerr.catalog import Catalog
 from twerr.decode import PARTIAL_SHAPES
+from twerr.inject.faults import breaks
+from twerr.record import RateLimitRecord
+from twerr.record import Record
+from twerr.record import WindowRecord
 
 PARTIAL_MARKER = ":information_source:"  # errors beside a success: part of the request failed
 UNDECODABLE_MARKER = ":question:"  # a body twerr could not read, with nothing else to show
 INJECTED_MARKER = ":syringe:"  # twerr itself made this response (or fault): not the API
-# The network faults twerr injects, by name; a real failure is "no-response".
-NETWORK_FAULTS = ("reset", "empty", "timeout", "truncate")
 LOG_LABEL_LIMIT = 100  # the log line stays one line; the comment and the view have the rest
 
 RETRY_WORDS = {
@@ -27,22 +29,22 @@ RETRY_WORDS = {
 }
 
 
-def is_error(meta: dict[str, Any]) -> bool:
+def is_error(meta: Record) -> bool:
     return bool(meta["errors"]) or meta["shape"] == "undecodable"
 
 
-def worth_a_view(meta: dict[str, Any]) -> bool:
+def worth_a_view(meta: Record) -> bool:
     """The content view has something to say: an error, or an audit finding on the request."""
     return is_error(meta) or bool(meta.get("audit"))
 
 
-def retry_advice(meta: dict[str, Any]) -> str:
+def retry_advice(meta: Record) -> str:
     if meta["retry"] == "after_reset" and meta.get("retry_at_utc"):
         return f"retry after {meta['retry_at_utc']}"
     return RETRY_WORDS[meta["retry"]]
 
 
-def comment_lines(meta: dict[str, Any]) -> list[str]:
+def comment_lines(meta: Record) -> list[str]:
     """One line per error: `187 Status is a duplicate — The status text has already been...`"""
     lines = [f"{error['label']} — {error['meaning']}" for error in meta["errors"]]
     if meta["retry"] == "after_reset" and meta.get("retry_at_utc") and lines:
@@ -53,12 +55,12 @@ def comment_lines(meta: dict[str, Any]) -> list[str]:
             lines[0] += f" [{note}]"
         else:
             lines.append(f"HTTP {meta['status']} {meta['status_text']} — {note}")
-    if meta.get("injected"):
-        lines.append(injected_line(meta["injected"]))
+    if injected := meta["injected"]:
+        lines.append(injected_line(injected))
     return lines
 
 
-def injected_line(record: dict[str, Any]) -> str:
+def injected_line(record: Mapping[str, object]) -> str:
     """`injected by twerr: 187 at request phase, rule twerr_inject[0] (...), match 3, draw 0.12`"""
     # the record may come from a flow file, which anyone can edit: no field is trusted
     window, draw = record.get("window"), record.get("draw")
@@ -73,12 +75,13 @@ def injected_line(record: dict[str, Any]) -> str:
     return text
 
 
-def error_kind(meta: dict[str, Any], catalog: Catalog) -> tuple[str, str]:
+def error_kind(meta: Record, catalog: Catalog) -> tuple[str, str]:
     """What verdicts are tallied by, and its name: ("88", "88 Rate limit exceeded"). Names do
     not carry what varies between responses of a kind (a v2 problem's detail, say)."""
     if meta["shape"] == "transport-error":
-        fault = (meta.get("injected") or {}).get("fault")
-        name = fault if fault in NETWORK_FAULTS else "no-response"
+        injected = meta["injected"]
+        fault = injected.get("fault") if injected else None
+        name = str(fault) if breaks(fault) else "no-response"  # a real failure: "no-response"
         return name, f"no response ({name})"
     errors = meta["errors"]
     headline = next((e for e in errors if e["category"] == meta["category"]), None)
@@ -97,7 +100,7 @@ def error_kind(meta: dict[str, Any], catalog: Catalog) -> tuple[str, str]:
     return status, f"{status} {meta['status_text']}"
 
 
-def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
+def marker(meta: Record, catalog: Catalog) -> str | None:
     """An emoji short code by severity; None for a plain success."""
     if meta.get("injected"):
         return INJECTED_MARKER
@@ -108,7 +111,7 @@ def marker(meta: dict[str, Any], catalog: Catalog) -> str | None:
     return catalog.categories[meta["category"]].marker
 
 
-def log_line(meta: dict[str, Any]) -> str:
+def log_line(meta: Record) -> str:
     """The one line mitmdump prints for an error flow."""
     labels = "; ".join(_shorten(error["label"]) for error in meta["errors"]) or meta["note"]
     where = meta.get("endpoint", "")
@@ -129,14 +132,13 @@ def _shorten(text: str, limit: int = LOG_LABEL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render(meta: dict[str, Any], body: bytes) -> str:
+def render(meta: Record, body: bytes) -> str:
     """The "Twitter Error" content view: what each error means, what to do, the rate limit."""
     api = meta["api"] or "no API version"
     out = [f"HTTP {meta['status']} {meta['status_text']} · {api} · shape {meta['shape']}"]
-    if meta.get("injected"):
-        out.append(injected_line(meta["injected"]).replace("injected by", "Injected by", 1))
-    if meta.get("audit"):
-        finding = meta["audit"]
+    if injected := meta["injected"]:
+        out.append(injected_line(injected).replace("injected by", "Injected by", 1))
+    if finding := meta["audit"]:
         out.append(f"Audit: {finding['verdict']} — {finding['text']}")
     if meta["note"]:
         out.append(f"Note: {meta['note']}")
@@ -160,13 +162,18 @@ def render(meta: dict[str, Any], body: bytes) -> str:
     return "\n".join(out)
 
 
-def _rate_limit_lines(rate: dict[str, Any] | None) -> list[str]:
+def _rate_limit_lines(rate: RateLimitRecord | None) -> list[str]:
     if not rate:
         return []
     lines = ["", "Rate limit:"]
-    windows = [("15-minute window", rate)]
-    windows += [(f"24-hour {who} cap", rate[key]) for who, key in _DAY_CAPS if rate[key]]
+    windows: list[tuple[str, WindowRecord | None]] = [
+        ("15-minute window", rate),
+        ("24-hour app cap", rate["app_24h"]),
+        ("24-hour user cap", rate["user_24h"]),
+    ]
     for name, window in windows:
+        if window is None:
+            continue
         if window["limit"] is None and window["remaining"] is None and window["reset"] is None:
             continue
         resets = window["reset_utc"] or window["reset"] or "unknown"
@@ -177,9 +184,6 @@ def _rate_limit_lines(rate: dict[str, Any] | None) -> list[str]:
     if rate["retry_after"] is not None:
         lines.append(f"  Retry-After: {rate['retry_after']} s")
     return lines
-
-
-_DAY_CAPS = (("app", "app_24h"), ("user", "user_24h"))
 
 
 def _pretty(body: bytes) -> str:

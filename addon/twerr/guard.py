@@ -22,7 +22,8 @@ from typing import Any
 from mitmproxy import flow as mitmflow
 from mitmproxy import http
 
-from twerr.decode import _clean as clean
+from twerr import record
+from twerr.decode.redact import clean
 
 logger = logging.getLogger("twerr")
 
@@ -134,10 +135,8 @@ def describe(flow: mitmflow.Flow) -> str:
     """The flow's id, method, host and path: no query string (it can carry oauth_* values)."""
     if not isinstance(flow, http.HTTPFlow):
         return f"flow {flow.id}"
-    from twerr.classify import endpoint  # classify imports this module
-
     try:
-        return f"flow {flow.id} ({endpoint(flow)})"
+        return f"flow {flow.id} ({record.endpoint(flow)})"
     except Exception:
         return f"flow {flow.id}"
 

@@ -17,8 +17,8 @@ import re
 from mitmproxy import http
 
 from twerr import guard
+from twerr.mitm import requested_host
 from twerr.scope import Scope
-from twerr.scope import requested_host
 
 # stream.twitter.com and the retired user/site streams
 _STREAM_HOST = re.compile(r"^(stream|userstream|sitestream)[.]")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mitmproxy import contentviews
 from mitmproxy import http
 from mitmproxy.contentviews import Metadata
 
 from twerr import explain
+from twerr import record
 from twerr.decode import decode
+from twerr.record import Record
 
 PRIORITY = 2  # above the JSON view's 1, so auto mode picks this view for Twitter errors
 
@@ -32,15 +32,15 @@ class TwitterErrorContentview(contentviews.Contentview):
 twitter_error_view = TwitterErrorContentview()
 
 
-def _twerr_metadata(metadata: Metadata) -> dict[str, Any] | None:
+def _twerr_metadata(metadata: Metadata) -> Record | None:
     """The classifier's result, when the view renders the response of a classified flow."""
     flow = metadata.flow
     if not isinstance(flow, http.HTTPFlow) or flow.response is None:
         return None
     if metadata.http_message is not flow.response:
         return None
-    meta = flow.metadata.get("twerr")
-    if not isinstance(meta, dict) or "errors" not in meta:
+    meta = record.record_of(flow)
+    if meta is None:
         return None
     try:  # a flow file can hold anything here: what does not render is decoded afresh
         if explain.worth_a_view(meta):
@@ -50,11 +50,11 @@ def _twerr_metadata(metadata: Metadata) -> dict[str, Any] | None:
     return meta
 
 
-def _decode_now(data: bytes, metadata: Metadata) -> dict[str, Any] | None:
+def _decode_now(data: bytes, metadata: Metadata) -> Record | None:
     """Chosen by hand for a flow the classifier did not see: decode the shown response."""
     message = metadata.http_message
     if not isinstance(message, http.Response):
         return None
     path = metadata.flow.request.path if isinstance(metadata.flow, http.HTTPFlow) else ""
     headers = [(k, v) for k, v in message.headers.items() if k.lower() != "content-encoding"]
-    return decode(message.status_code, headers, data, path=path).to_metadata()
+    return record.of_decoded(decode(message.status_code, headers, data, path=path))

@@ -2,9 +2,9 @@
 bug would, to show that the flow goes on untouched."""
 
 from twerr import classify
-from twerr import inject
+from twerr.inject import answer
 
-_decode, _forge = classify.decode, inject.forge
+_decode, _forge = classify.decode, answer.forge
 
 
 def decode(status, headers, body, *, path="", **kwargs):
@@ -20,4 +20,4 @@ def forge(fault, *, path, **kwargs):
 
 
 classify.decode = decode
-inject.forge = forge
+answer.forge = forge

@@ -24,6 +24,8 @@ from twerr.catalog import CodeEntry
 from twerr.catalog import OddShape
 from twerr.catalog import ProblemEntry
 from twerr.catalog import load_catalog
+from twerr.decode import Window
+from twerr.decode.ratelimit import rate_limit_headers
 
 Api = Literal["v1.1", "v2"]
 FaultKind = Literal["code", "status", "problem", "shape"]
@@ -64,15 +66,6 @@ _EDGE_HEADERS = (("server", "tsa_b"),)
 _JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
 _RESOURCE_TYPES = {"tweets": "tweet", "users": "user", "lists": "list", "spaces": "space"}
 _STATUS_FAULT = re.compile(r"^http([2-5][0-9][0-9])$")  # 1xx are not answers
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """What the rate-limit headers say: the window's size, what is left, when it resets."""
-
-    limit: int
-    remaining: int
-    reset: int  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +175,6 @@ def forge(
     return Forged(status, reason_phrase(status, catalog), tuple(headers), body)
 
 
-def rate_limit_headers(window: Window) -> list[tuple[str, str]]:
-    return [
-        ("x-rate-limit-limit", str(window.limit)),
-        ("x-rate-limit-remaining", str(window.remaining)),
-        ("x-rate-limit-reset", str(window.reset)),
-    ]
-
-
 def _rate_limit_headers(
     status: int, kind: str, window: Window | None, now: float, reset_after: int | None
 ) -> list[tuple[str, str]]:
@@ -203,7 +188,7 @@ def _rate_limit_headers(
     if kind == "no-reset":
         return headers[:2]
     if kind == "day-cap":
-        if window.remaining == 0:
+        if window.remaining == 0 and window.limit:
             window = Window(window.limit, window.limit - 1, window.reset)
         day_reset = math.ceil(now) + (reset_after if reset_after is not None else DAY_SECONDS)
         return [

@@ -20,6 +20,8 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
+from twerr.decode.redact import OAUTH_PARAMETER
+
 MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
 MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
 GROWTH = 1.5  # a backoff: each wait at least this much longer than the one before
@@ -110,15 +112,6 @@ class Finding:
     @property
     def verdict(self) -> str:
         return VERDICTS[self.name]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "finding": self.name,
-            "verdict": self.verdict,
-            "error": self.kind,
-            "text": self.text,
-            "seconds": None if self.seconds is None else round(self.seconds, 3),
-        }
 
 
 @dataclass(slots=True)
@@ -339,7 +332,6 @@ def _put[K, V](table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
 
 
 _ID_WORD = re.compile(r"[A-Za-z0-9_]+")
-_OAUTH_PARAM = re.compile(r"(^|&)oauth_[^&]*")
 
 
 def _ids_in(target: str) -> set[str]:
@@ -351,10 +343,10 @@ def fingerprint(method: str, path: str, body: bytes | None) -> str:
     OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
     route, _, query = path.partition("?")
     digest = hashlib.blake2b(digest_size=12)
-    request = f"{method.upper()} {route}?{_OAUTH_PARAM.sub('', query)}\n"
+    request = f"{method.upper()} {route}?{OAUTH_PARAMETER.sub('', query)}\n"
     digest.update(request.encode("utf-8", "surrogateescape"))
     if body:
         if body[:6] == b"oauth_" or b"&oauth_" in body:
-            body = _OAUTH_PARAM.sub("", body.decode("latin-1")).encode("latin-1")
+            body = OAUTH_PARAMETER.sub("", body.decode("latin-1")).encode("latin-1")
         digest.update(body)
     return digest.hexdigest()

@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from twerr.forge import Window
+from twerr.decode import Window
+from twerr.decode.redact import OAUTH_IDENTITY
 
 MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
 # An id: all digits (tweet and user ids), or ten characters or more with a digit (space ids
@@ -22,7 +23,6 @@ MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
 # follows by/username/.
 _ID_SEGMENT = re.compile(r"(?<=.)/(\d+|(?=[^/]*\d)[A-Za-z0-9_-]{10,})(?=/|\.json$|$)")
 _BY_NAME = re.compile(r"/by/(username|usernames)/[^/]+")
-_OAUTH_FIELD = re.compile(r'(oauth_consumer_key|oauth_token)="?([^",\s]*)"?')
 
 
 @dataclass
@@ -72,7 +72,7 @@ def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]]
     if authorization:
         scheme, _, rest = authorization.strip().partition(" ")
         if scheme.lower() == "oauth":  # new nonce and signature each time: nothing to cache
-            fields = sorted(_OAUTH_FIELD.findall(rest))
+            fields = sorted(OAUTH_IDENTITY.findall(rest))
             return _hash("oauth " + " ".join(f"{k}={v}" for k, v in fields))
         return _token_credential(scheme.lower(), rest.strip())
     pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))

@@ -14,40 +14,32 @@ import logging
 import re
 from typing import Any
 
-from mitmproxy import addonmanager
-from mitmproxy import command
-from mitmproxy import ctx
-from mitmproxy import exceptions
 from mitmproxy import http
 
 from twerr import explain
 from twerr import guard
-from twerr.behaviour import Call
-from twerr.behaviour import Finding
-from twerr.behaviour import Lost
-from twerr.behaviour import Outcome
-from twerr.behaviour import Thresholds
-from twerr.behaviour import Tracker
-from twerr.behaviour import fingerprint
+from twerr import mitm
+from twerr import record
+from twerr.audit.behaviour import Call
+from twerr.audit.behaviour import Finding
+from twerr.audit.behaviour import Lost
+from twerr.audit.behaviour import Outcome
+from twerr.audit.behaviour import Thresholds
+from twerr.audit.behaviour import Tracker
+from twerr.audit.behaviour import fingerprint
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
-from twerr.ratelimit import credential
-from twerr.ratelimit import endpoint_key
-from twerr.scope import request_header
-from twerr.scope import request_query
+from twerr.inject.faults import keeps_answer
+from twerr.inject.windows import credential
+from twerr.inject.windows import endpoint_key
+from twerr.options import AUDIT_OPTIONS
+from twerr.record import Record
 
 # the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
 flow_logger = logging.getLogger("twerr.flows")
 
 AUDIT_MARKER = ":stop_sign:"  # the client did something the error said not to
-OPTIONS = {
-    "twerr_audit",
-    "twerr_audit_storm",
-    "twerr_audit_grace",
-    "twerr_audit_calm",
-    "twerr_audit_memory",
-}
 _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -56,61 +48,23 @@ class Audit:
         self.tracker = Tracker()
         self.enabled = True
 
-    def load(self, loader: addonmanager.Loader) -> None:
-        loader.add_option(
-            "twerr_audit",
-            bool,
-            True,
-            "Judge what clients do after an error (retrying too early, retry storms, "
-            "repeating a permanent error or a lost write) and flag the offending flows.",
-        )
-        loader.add_option(
-            "twerr_audit_storm",
-            str,
-            "3/10",
-            "RETRIES/SECONDS: that many retries of a failing endpoint within that many "
-            "seconds, with waits that do not grow, are a retry storm.",
-        )
-        loader.add_option(
-            "twerr_audit_grace",
-            int,
-            1000,
-            "Milliseconds before a rate-limit reset that a retry still counts as in time "
-            "(clocks and the reset's whole seconds).",
-        )
-        loader.add_option(
-            "twerr_audit_calm",
-            int,
-            60,
-            "Seconds a client must wait after a 420 Enhance Your Calm (Twitter's streaming "
-            "guidance: start at 60 and double).",
-        )
-        loader.add_option(
-            "twerr_audit_memory",
-            int,
-            900,
-            "Seconds an error is remembered for judging what follows it; older ones are "
-            "forgotten, so a long session does not grow.",
-        )
-
-    def configure(self, updated: set[str]) -> None:
-        if not updated & OPTIONS:
+    def configure(self, options: Any, updated: set[str]) -> None:
+        if not updated & AUDIT_OPTIONS:
             return
         thresholds = parse_thresholds(
-            storm=ctx.options.twerr_audit_storm,
-            grace_ms=ctx.options.twerr_audit_grace,
-            calm=ctx.options.twerr_audit_calm,
-            memory=ctx.options.twerr_audit_memory,
+            storm=options.twerr_audit_storm,
+            grace_ms=options.twerr_audit_grace,
+            calm=options.twerr_audit_calm,
+            memory=options.twerr_audit_memory,
         )
         self.tracker.thresholds = thresholds
-        self.enabled = ctx.options.twerr_audit
+        self.enabled = options.twerr_audit
 
-    @command.command("twerr.audit")
-    def audit(self) -> str:
+    def verdicts(self) -> str:
         """The audit's verdict per error kind so far: errors seen, findings, verdict."""
         return "\n".join(verdict_lines(self.tracker.verdicts())) or "no errors seen yet"
 
-    def classified(self, flow: http.HTTPFlow, meta: dict[str, Any]) -> None:
+    def classified(self, flow: http.HTTPFlow, meta: Record) -> None:
         """Called by the classifier for each flow it classified (`meta`: what it wrote)."""
         if not self.enabled:
             return
@@ -122,7 +76,7 @@ class Audit:
         self._judge(flow, meta, who)
 
     @guard.hook
-    def _judge(self, flow: http.HTTPFlow, meta: dict[str, Any], who: str | None) -> None:
+    def _judge(self, flow: http.HTTPFlow, meta: Record, who: str | None) -> None:
         outcome = outcome_of(flow, meta, load_catalog())
         finding = self.tracker.observe(call_of(flow, who), outcome)
         if finding is not None:
@@ -132,7 +86,7 @@ class Audit:
 def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Thresholds:
     match = _STORM.match(storm)
     if not match or int(match[1]) < 2 or float(match[2]) <= 0:
-        raise exceptions.OptionsError(
+        raise ValueError(
             f"Cannot parse twerr_audit_storm option {storm!r}: expected RETRIES/SECONDS with "
             "at least 2 retries and a positive time, e.g. 3/10"
         )
@@ -142,7 +96,7 @@ def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Th
         ("twerr_audit_memory", memory, 1),
     ):
         if value < least:
-            raise exceptions.OptionsError(f"{name} must be at least {least}, not {value}")
+            raise ValueError(f"{name} must be at least {least}, not {value}")
     return Thresholds(
         grace=grace_ms / 1000,
         storm_retries=int(match[1]),
@@ -155,12 +109,12 @@ def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Th
 def who_of(flow: http.HTTPFlow) -> str:
     """The credential's hash; for a request without one, the client's address."""
     request = flow.request
-    authorization = request_header(request, b"authorization")
+    authorization = mitm.request_header(request, b"authorization")
     # the query holds OAuth values only when no header does, and only if it names them (or
     # hides their names in %-escapes, or in tabs and line breaks, which URL parsing drops)
     path = request.path
     in_query = not authorization and ("oauth" in path or "%" in path or not path.isprintable())
-    who = credential(authorization, request_query(request) if in_query else ())
+    who = credential(authorization, mitm.request_query(request) if in_query else ())
     if who == "anonymous" and flow.client_conn.peername:
         return f"client {flow.client_conn.peername[0]}"
     return who
@@ -181,10 +135,10 @@ def call_of(flow: http.HTTPFlow, who: str | None = None) -> Call:
     )
 
 
-def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> Outcome:
-    injected = meta.get("injected") or {}
+def outcome_of(flow: http.HTTPFlow, meta: Record, catalog: Catalog) -> Outcome:
+    injected = meta["injected"]
     lost: Lost | None = None
-    if injected.get("phase") == "response" and injected.get("fault") not in ("pass", "slow"):
+    if injected and injected.get("phase") == "response" and not keeps_answer(injected.get("fault")):
         lost = "answered"  # the API did what was asked; the client was told otherwise
     elif flow.error is not None or meta["shape"] == "transport-error":
         lost = "unknown"
@@ -225,8 +179,8 @@ def outcome_of(flow: http.HTTPFlow, meta: dict[str, Any], catalog: Catalog) -> O
     )
 
 
-def write_finding(flow: http.HTTPFlow, meta: dict[str, Any], finding: Finding) -> None:
-    meta["audit"] = finding.to_dict()
+def write_finding(flow: http.HTTPFlow, meta: Record, finding: Finding) -> None:
+    meta["audit"] = record.of_finding(finding)
     line = f"audit: {finding.verdict} — {finding.text}"
     meta["comment"] = "\n".join(part for part in (meta.get("comment") or "", line) if part)
     flow.comment = "\n".join(part for part in (flow.comment, line) if part)

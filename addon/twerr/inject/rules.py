@@ -15,7 +15,6 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated
 from typing import Any
-from typing import Literal
 
 from mitmproxy import flowfilter
 from pydantic import BaseModel
@@ -29,16 +28,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from twerr.catalog import load_catalog
-from twerr.forge import fault_kind
-from twerr.forge import fault_status
-from twerr.matcher import Facts
-from twerr.matcher import Test
-from twerr.matcher import after_request
-from twerr.matcher import check_nesting
-from twerr.matcher import compile_filter
+from twerr.inject.faults import ANSWER
+from twerr.inject.faults import NETWORK
+from twerr.inject.faults import Fault
+from twerr.inject.faults import Phase
+from twerr.inject.faults import fault
+from twerr.inject.forge import fault_status
+from twerr.inject.matcher import Facts
+from twerr.inject.matcher import Test
+from twerr.inject.matcher import after_request
+from twerr.inject.matcher import check_nesting
+from twerr.inject.matcher import compile_filter
 
-NETWORK_FAULTS = ("reset", "timeout", "truncate", "empty", "slow")
-RESPONSE_PHASE_ONLY = ("truncate", "slow")  # they act on the API's own response
 PARAMS = (
     "p",
     "times",
@@ -52,10 +53,11 @@ PARAMS = (
     "hold",
     "rate",
 )
-Phase = Literal["request", "response"]
 
 
-class RateLimit(BaseModel):
+class WindowSize(BaseModel):
+    """`ratelimit=REQUESTS/SECONDS`: the size of an emulated rate-limit window."""
+
     model_config = ConfigDict(frozen=True)
     limit: Annotated[int, Field(ge=1)]
     seconds: Annotated[int, Field(ge=1)]
@@ -78,13 +80,14 @@ class Rule(BaseModel):
     ttl: Annotated[float, Field(gt=0)] | None = None  # seconds after the rule is loaded
     delay: Annotated[int, Field(ge=0, le=3_600_000)] = 0  # milliseconds of extra latency
     phase: Phase | None = None  # None: "request", or "response" for truncate and slow
-    ratelimit: RateLimit | None = None
+    ratelimit: WindowSize | None = None
     reset: Annotated[int, Field(ge=1, le=31_536_000)] | None = None  # a 429's window, seconds
     hold: Annotated[int, Field(ge=1, le=3600)] = 300  # timeout: longest hold, in seconds
     rate: Annotated[int, Field(ge=1)] = 128  # slow: bytes per second
     name: str | None = None
 
     _test: Test | None = PrivateAttr(default=None)
+    _fault: Fault = PrivateAttr(default=ANSWER)
 
     @field_validator("fault", mode="before")
     @classmethod
@@ -94,8 +97,7 @@ class Rule(BaseModel):
     @field_validator("fault")
     @classmethod
     def _fault_known(cls, value: str) -> str:
-        if value != "pass" and value not in NETWORK_FAULTS:
-            fault_kind(value)  # raises ValueError naming an unknown fault
+        fault(value)  # raises ValueError naming an unknown fault
         return value
 
     @field_validator("ratelimit", mode="before")
@@ -117,9 +119,10 @@ class Rule(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Rule:
+        self._fault = fault(self.fault)
         if self.fault == "pass" and not self.delay:
             raise ValueError("fault 'pass' does nothing without delay=MS")
-        if self.fault in RESPONSE_PHASE_ONLY and self.phase == "request":
+        if self._fault.response_only and self.phase == "request":
             raise ValueError(f"{self.fault} acts on the API's response: it needs phase=response")
         if self.ratelimit is not None:
             if not _answers_429(self.fault, window=True):
@@ -147,18 +150,20 @@ class Rule(BaseModel):
     def _check_params(self) -> None:
         """Refuse parameters that would do nothing for this fault: a typo is likelier."""
         given = self.model_fields_set
-        if "hold" in given and self.fault != "timeout":
-            raise ValueError("hold is for the timeout fault")
-        if "rate" in given and self.fault != "slow":
-            raise ValueError("rate is for the slow fault")
+        for entry in NETWORK.values():
+            if entry.param in given and entry is not self._fault:
+                raise ValueError(f"{entry.param} is for the {entry.name} fault")
         if "reset" in given and (self.ratelimit is not None or not _answers_429(self.fault)):
             raise ValueError("reset is for a fault that answers 429 without ratelimit")
 
     @property
     def effective_phase(self) -> Phase:
-        if self.phase is not None:
-            return self.phase
-        return "response" if self.fault in RESPONSE_PHASE_ONLY else "request"
+        return self.phase if self.phase is not None else self._fault.phase
+
+    @property
+    def entry(self) -> Fault:
+        """The fault's registry entry."""
+        return self._fault
 
     @property
     def test(self) -> Test | None:
@@ -180,7 +185,7 @@ class Rule(BaseModel):
 
 def _answers_429(fault: str, window: bool = False) -> bool:
     """Whether the fault is a 429 (window: one that says its rate-limit window is spent)."""
-    if fault in (*NETWORK_FAULTS, "pass") or fault_status(fault) != 429:
+    if fault in NETWORK or fault_status(fault) != 429:
         return False
     if not window:
         return True
@@ -310,9 +315,6 @@ class Decision:
     match: int  # the rule's counter: how many requests it had matched, this one included
     injection: int  # how many times it has injected, this one included
     draw: float | None  # the random draw compared with p (None when p is 1)
-
-    def to_metadata(self) -> dict[str, Any]:
-        return {"match": self.match, "injection": self.injection, "draw": self.draw}
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import cast
 from mitmproxy import flowfilter
 from mitmproxy import http
 
+from twerr import mitm
+
 Test = Callable[[http.HTTPFlow, "Facts"], bool]
 
 
@@ -54,9 +56,9 @@ def check_nesting(node: object) -> None:
         node, depth = pending.pop()
         if depth > MAX_NESTING:
             raise ValueError(f"the filter is nested more than {MAX_NESTING} levels deep")
-        if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+        if isinstance(node, mitm.FAnd | mitm.FOr):
             pending += [(child, depth + 1) for child in node.lst]
-        elif isinstance(node, flowfilter.FNot):
+        elif isinstance(node, mitm.FNot):
             pending.append((node.itm, depth + 1))
 
 
@@ -71,20 +73,20 @@ def matches(test: flowfilter.TFilter, flow: http.HTTPFlow) -> bool:
 
 # Filters that look at what only exists after the request: a response, or an error.
 _AFTER_REQUEST = (
-    flowfilter.FResp,
-    flowfilter.FCode,
-    flowfilter.FBodResponse,
-    flowfilter.FHeadResponse,
-    flowfilter.FContentTypeResponse,
-    flowfilter.FErr,
+    mitm.FResp,
+    mitm.FCode,
+    mitm.FBodResponse,
+    mitm.FHeadResponse,
+    mitm.FContentTypeResponse,
+    mitm.FErr,
 )
 
 
 def after_request(node: object) -> str | None:
     """The code (`~c`, ...) of a part of the filter no request can match, if there is one."""
-    if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+    if isinstance(node, mitm.FAnd | mitm.FOr):
         return next((code for child in node.lst if (code := after_request(child))), None)
-    if isinstance(node, flowfilter.FNot):
+    if isinstance(node, mitm.FNot):
         return after_request(node.itm)
     if isinstance(node, _AFTER_REQUEST):
         return f"~{node.code}"
@@ -93,11 +95,11 @@ def after_request(node: object) -> str | None:
 
 def _compile(node: object) -> tuple[Test, int]:
     """The test and its cost rank (what sorting `&` and `|` children goes by)."""
-    if isinstance(node, flowfilter.FAnd | flowfilter.FOr):
+    if isinstance(node, mitm.FAnd | mitm.FOr):
         parts = sorted((_compile(child) for child in node.lst), key=lambda part: part[1])
         tests = [test for test, _ in parts]
         cost = sum(rank for _, rank in parts)
-        if isinstance(node, flowfilter.FAnd):
+        if isinstance(node, mitm.FAnd):
 
             def every(f: http.HTTPFlow, facts: Facts) -> bool:
                 for test in tests:  # noqa: SIM110 (a loop, not a generator per call)
@@ -114,20 +116,20 @@ def _compile(node: object) -> tuple[Test, int]:
             return False
 
         return some, cost
-    if isinstance(node, flowfilter.FNot):
+    if isinstance(node, mitm.FNot):
         test, cost = _compile(node.itm)
         return (lambda f, facts: not test(f, facts)), cost
-    if isinstance(node, flowfilter.FUrl):
+    if isinstance(node, mitm.FUrl):
         url = node.re
         return (lambda f, facts: bool(url.search(facts.url))), 10
-    if isinstance(node, flowfilter.FDomain):
+    if isinstance(node, mitm.FDomain):
         domain = node.re
         return (
             lambda f, facts: bool(domain.search(f.request.host) or domain.search(facts.host))
         ), 8
     leaf = cast(flowfilter.TFilter, node)
-    if isinstance(node, flowfilter.FHead | flowfilter.FHeadRequest | flowfilter.FHeadResponse):
+    if isinstance(node, mitm.FHead | mitm.FHeadRequest | mitm.FHeadResponse):
         return (lambda f, facts: bool(leaf(f))), 5
-    if isinstance(node, flowfilter.FBod | flowfilter.FBodRequest | flowfilter.FBodResponse):
+    if isinstance(node, mitm.FBod | mitm.FBodRequest | mitm.FBodResponse):
         return (lambda f, facts: matches(leaf, f)), 20
     return (lambda f, facts: bool(leaf(f))), 1

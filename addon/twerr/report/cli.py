@@ -1,4 +1,4 @@
-"""`python -m twerr report FLOWFILE...`: the report of recorded flows, without a proxy.
+"""`twerr report FLOWFILE...`: the report of recorded flows, without a proxy.
 
 Flows are read one at a time from mitmproxy flow files (`-w` recordings) and HAR files (entry
 by entry, in chunks), and go
@@ -29,13 +29,10 @@ from mitmproxy import http
 from mitmproxy import io as mitmio
 from mitmproxy.io.har import request_to_flow
 
-from twerr.audit import Audit
-from twerr.classify import Classifier
-from twerr.report import render_text
-from twerr.report import write_report
-from twerr.reporter import Reporter
-from twerr.scope import DEFAULT_SCOPE
-from twerr.scope import Scope
+from twerr.components import build
+from twerr.options import DEFAULT_SCOPE
+from twerr.report.render import render_text
+from twerr.report.render import write_report
 from twerr.scope import parse_scope
 
 GC_EVERY = 200  # flows
@@ -72,14 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    scope, skips = Scope(), Skips()
+    parts, skips = build(), Skips()  # the same components as in mitmproxy, the same order
+    scope, classifier = parts.scope, parts.classifier
     try:
         scope.filter = parse_scope(args.scope)
     except ValueError as e:
         print(f"twerr: cannot parse --scope {args.scope!r}: {e}", file=sys.stderr)
         return 2
-    reporter = Reporter()
-    classifier = Classifier(scope, followers=[Audit(), reporter])
     read = 0
     for path in args.files:
         for flow in read_flows(Path(path), skips):
@@ -104,7 +100,7 @@ def _report(args: argparse.Namespace) -> int:
     if not read:
         print("twerr: no flow could be read", file=sys.stderr)
         return 1
-    data = reporter.report.to_dict()
+    data = parts.reporter.report.to_dict()
     if args.format == "json":
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:

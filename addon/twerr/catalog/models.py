@@ -1,4 +1,4 @@
-"""The Twitter/X error catalog: pydantic models over `catalog.toml`, loaded once.
+"""The catalog's pydantic models over `catalog.toml`, loaded once.
 
 Every entry carries advice (category, when a retry can help, what to do) and its provenance:
 `source = "seed"` for the Twitter "Response Codes" page, otherwise where it comes from.

@@ -1,0 +1,134 @@
+"""The faults twerr can inject, one registry entry each: what rules accept, how the injector
+carries a fault out, how explain names it and how the audit reads it all come from here.
+
+Adding a network fault is one entry (and its `act`) plus its tests. Every Twitter/X error the
+catalog knows (a code, an HTTP status, a v2 problem type, an odd shape) is one fault, `answer`:
+the API's own error, forged (see forge.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Literal
+
+from mitmproxy import http
+
+from twerr.inject import network
+from twerr.inject.answer import answer
+from twerr.inject.forge import fault_kind
+
+if TYPE_CHECKING:
+    from twerr.inject.rules import ActiveRule
+
+Phase = Literal["request", "response"]
+# Carries the fault out on the flow; False when there was nothing to do it to. `seed` names
+# the session, so a forged answer's ids can be derived from it and the flow.
+Act = Callable[[http.HTTPFlow, "ActiveRule", int], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    name: str
+    does: str  # what it does, in a few words (for the help and the docs)
+    act: Act
+    phase: Phase = "request"  # when it acts, unless the rule says phase=response
+    response_only: bool = False  # it acts on the API's own response: phase=response only
+    param: str | None = None  # the parameter that only this fault takes
+    # the client is left with no answer or a broken one: the transport error it sees is
+    # named after the fault (explain, the report, the audit's tallies)
+    breaks: bool = False
+    keeps_answer: bool = False  # the client still gets the API's own answer (only later)
+
+
+async def _answer(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    answer(flow, active, seed)
+    return True
+
+
+async def _pass(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    return True  # the rule's delay was the fault
+
+
+async def _reset(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    network.reset(flow)
+    return True
+
+
+async def _empty(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    network.close(flow)
+    return True
+
+
+async def _timeout(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    await network.hold(flow, active.rule.hold)
+    if flow.error is not None:  # killed meanwhile by someone else
+        return False
+    network.close(flow)
+    return True
+
+
+async def _truncate(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    return network.truncate(flow)
+
+
+async def _slow(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    return False  # carried out by the slow detour as the API answers, never here
+
+
+ANSWER = Fault("answer", "answer with the API's own error, forged", _answer)
+NETWORK: dict[str, Fault] = {
+    fault.name: fault
+    for fault in (
+        Fault("reset", "drop the connection with a TCP reset", _reset, breaks=True),
+        Fault(
+            "timeout",
+            "hold the request until the client gives up (hold=SECONDS), then close",
+            _timeout,
+            param="hold",
+            breaks=True,
+        ),
+        Fault("empty", "close the connection without an answer", _empty, breaks=True),
+        Fault(
+            "truncate",
+            "send half the API's body under its full length, then close",
+            _truncate,
+            phase="response",
+            response_only=True,
+            breaks=True,
+        ),
+        Fault(
+            "slow",
+            "trickle the API's answer out (rate=BYTES_PER_SECOND)",
+            _slow,
+            phase="response",
+            response_only=True,
+            param="rate",
+            keeps_answer=True,
+        ),
+        Fault("pass", "let the request through, only later (delay=MS)", _pass, keeps_answer=True),
+    )
+}
+PARAMS = frozenset(fault.param for fault in NETWORK.values() if fault.param)
+
+
+def fault(name: str) -> Fault:
+    """The registry entry for a fault's name; ValueError names an unknown one."""
+    found = NETWORK.get(name)
+    if found is not None:
+        return found
+    fault_kind(name)  # raises ValueError naming an unknown fault
+    return ANSWER
+
+
+def breaks(name: object) -> bool:
+    """Whether the named fault left the client a transport error (a name from a flow file)."""
+    found = NETWORK.get(name) if isinstance(name, str) else None
+    return found is not None and found.breaks
+
+
+def keeps_answer(name: object) -> bool:
+    found = NETWORK.get(name) if isinstance(name, str) else None
+    return found is not None and found.keeps_answer

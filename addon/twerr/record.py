@@ -1,0 +1,247 @@
+"""The record of what twerr knows about a flow, as it is stored in `flow.metadata["twerr"]`.
+
+The metadata is a public contract (saved flows, users' scripts and `~meta` filters rely on it):
+keys are added, never renamed or removed. The record is a family of TypedDicts, not classes:
+it must be written onto every flow as JSON-like values anyway, so components pass the very
+dicts that are stored (no second copy per flow), and mypy checks every key they read or write.
+
+This module alone builds the record: from a decoding (`of_decoded`), from what a flow file
+holds (`stored`, which keeps only values of the types twerr writes), and the injection and
+audit parts that components add to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Literal
+from typing import NotRequired
+from typing import TypedDict
+from typing import cast
+
+from mitmproxy import http
+
+from twerr import mitm
+from twerr.audit.behaviour import Finding
+from twerr.catalog import Category
+from twerr.catalog import Retry
+from twerr.decode import ApiError
+from twerr.decode import Decoded
+from twerr.decode import RateLimit
+from twerr.decode import Window
+from twerr.decode import utc
+
+KEY = "twerr"  # flow.metadata[KEY]
+
+
+class ErrorRecord(TypedDict):
+    code: int | None  # the v1.1 numeric code, when the body gave one
+    type: str | None  # the v2 problem type URI (or the OAuth 2 error), as sent
+    message: str
+    label: str
+    meaning: str
+    category: Category
+    http_status: int
+    retry: Retry
+    action: str
+    known: bool
+    details: dict[str, str]
+
+
+class WindowRecord(TypedDict):
+    limit: int | None
+    remaining: int | None
+    reset: int | None
+    reset_utc: str | None
+
+
+class RateLimitRecord(WindowRecord):
+    """The 15-minute window's keys at the top level, the 24-hour caps beside them."""
+
+    app_24h: WindowRecord | None
+    user_24h: WindowRecord | None
+    retry_after: int | None
+    exhausted: list[str]
+    reset_at: int | None
+    reset_at_utc: str | None
+
+
+class EmulatedWindow(TypedDict):
+    limit: int
+    remaining: int
+    reset: int
+
+
+class InjectedRecord(TypedDict):
+    rule: str  # where the rule came from: "twerr_inject[0]", "rules.yaml line 4", ...
+    spec: str  # the rule in short form
+    fault: str
+    phase: str
+    seed: int
+    match: int  # the rule's counter: requests it had matched, this one included
+    injection: int | None  # how many times it has injected, this one included
+    draw: float | None  # the random draw compared with p (None when p is 1)
+    window: NotRequired[EmulatedWindow]  # an emulated rate-limit window's state
+    original: NotRequired[dict[str, Any]]  # the API's own response, when a fault replaced it
+
+
+class AuditRecord(TypedDict):
+    finding: str
+    verdict: str
+    error: str  # the error kind it reacts to
+    text: str
+    seconds: float | None
+
+
+class Record(TypedDict):
+    status: int
+    status_text: str
+    api: Literal["v1.1", "v2"] | None
+    shape: str
+    errors: list[ErrorRecord]
+    category: Category
+    retry: Retry
+    retryable: bool
+    retry_at: int | None
+    retry_at_utc: str | None
+    action: str
+    rate_limit: RateLimitRecord | None
+    note: str
+    injected: InjectedRecord | None
+    endpoint: str  # method, host and path: never the query (it can carry oauth_* values)
+    audit: AuditRecord | None
+    comment: str  # the lines twerr added to flow.comment
+    marker: str | None  # the marker twerr set (None: it left the flow's own marker)
+
+
+def of_decoded(decoded: Decoded, endpoint: str = "") -> Record:
+    """The record of a decoding, before any component added to it."""
+    headline, retry_at = decoded.headline, decoded.retry_at
+    return {
+        "status": decoded.status,
+        "status_text": decoded.status_text,
+        "api": decoded.api,
+        "shape": decoded.shape,
+        "errors": [of_error(error) for error in decoded.errors],
+        "category": decoded.category,
+        "retry": decoded.retry,
+        "retryable": decoded.retry != "never",
+        "retry_at": retry_at,
+        "retry_at_utc": utc(retry_at),
+        "action": headline.action if headline else "",
+        "rate_limit": of_rate_limit(decoded.rate_limit) if decoded.rate_limit else None,
+        "note": decoded.note,
+        "injected": None,
+        "endpoint": endpoint,
+        "audit": None,
+        "comment": "",
+        "marker": None,
+    }
+
+
+def of_error(error: ApiError) -> ErrorRecord:
+    return {
+        "code": error.code,
+        "type": error.type,
+        "message": error.message,
+        "label": error.label,
+        "meaning": error.meaning,
+        "category": error.category,
+        "http_status": error.http_status,
+        "retry": error.retry,
+        "action": error.action,
+        "known": error.known,
+        "details": dict(error.details),
+    }
+
+
+def of_window(window: Window) -> WindowRecord:
+    return {
+        "limit": window.limit,
+        "remaining": window.remaining,
+        "reset": window.reset,
+        "reset_utc": utc(window.reset),
+    }
+
+
+_NO_WINDOW = of_window(Window(None, None, None))  # the main window's keys when not sent
+
+
+def of_rate_limit(rate: RateLimit) -> RateLimitRecord:
+    reset_at = rate.reset_at
+    return {
+        **(of_window(rate.window) if rate.window else _NO_WINDOW),
+        "app_24h": of_window(rate.app_24h) if rate.app_24h else None,
+        "user_24h": of_window(rate.user_24h) if rate.user_24h else None,
+        "retry_after": rate.retry_after,
+        "exhausted": list(rate.exhausted),
+        "reset_at": reset_at,
+        "reset_at_utc": utc(reset_at),
+    }
+
+
+def of_finding(finding: Finding) -> AuditRecord:
+    return {
+        "finding": finding.name,
+        "verdict": finding.verdict,
+        "error": finding.kind,
+        "text": finding.text,
+        "seconds": None if finding.seconds is None else round(finding.seconds, 3),
+    }
+
+
+def endpoint(flow: http.HTTPFlow) -> str:
+    """Method, host and path, without the query string (it can carry oauth_* values)."""
+    request = flow.request
+    path = request.path.split("?", 1)[0]
+    text = f"{request.method} {mitm.requested_host(request)}{path}"
+    # mitmproxy keeps undecodable bytes as lone surrogates, which flow files cannot store
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class Stored(TypedDict):
+    """What an earlier pass left on a flow, as far as it has the types twerr writes (a flow
+    file can hold anything here)."""
+
+    injected: InjectedRecord | None
+    comment: str
+    marker: str | None
+
+
+def stored(flow: http.HTTPFlow) -> Stored:
+    previous = flow.metadata.get(KEY)
+    if not isinstance(previous, dict):
+        return {"injected": None, "comment": "", "marker": None}
+    injected, comment, marker = (previous.get(k) for k in ("injected", "comment", "marker"))
+    return {
+        "injected": cast(InjectedRecord, injected) if isinstance(injected, dict) else None,
+        "comment": comment if isinstance(comment, str) else "",
+        "marker": marker if isinstance(marker, str) else None,
+    }
+
+
+def record_of(flow: http.HTTPFlow) -> Record | None:
+    """The record on a flow, if it looks like one twerr wrote (a flow file's metadata can hold
+    anything: readers that go on to render it guard against the rest)."""
+    meta = flow.metadata.get(KEY)
+    return meta if isinstance(meta, dict) and "errors" in meta else None  # type: ignore[return-value]
+
+
+def set_injected(flow: http.HTTPFlow, injected: InjectedRecord) -> None:
+    """The injector's part, written as the fault is carried out (the classifier, which runs
+    next, keeps it in the record it writes)."""
+    meta = flow.metadata.get(KEY)
+    if not isinstance(meta, dict):
+        meta = flow.metadata[KEY] = {}
+    meta["injected"] = injected
+
+
+def forget_injected(flow: http.HTTPFlow) -> None:
+    """A replayed flow: the record of its last pass through the injector does not hold."""
+    meta = flow.metadata.get(KEY)
+    if isinstance(meta, dict) and meta.get("injected") is not None:
+        meta["injected"] = None
+
+
+def was_injected(flow: http.HTTPFlow) -> bool:
+    meta = flow.metadata.get(KEY)
+    return isinstance(meta, dict) and meta.get("injected") is not None
