@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +41,23 @@ sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests")]
 
 import corpus  # noqa: E402
 from fakeapi import SAMPLE_HEADER  # noqa: E402
+from fakeapi import SPENT_WINDOW  # noqa: E402
 from fakeapi import FakeApi  # noqa: E402
+from fakeapi import Reference  # noqa: E402
+from fakeapi import epoch  # noqa: E402
 from processes import Mitmdump  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 NON_MATCHING = [f":~u /2/nowhere/{i} & ~m POST:{(88, 130, 187)[i % 3]}:p=0.5" for i in range(20)]
 BIG = 5 * 1024 * 1024
+# an app-only bearer token, made up but shaped like a real one
+BEARER = (
+    "AAAAAAAAAAAAAAAAAAAAAJq8bQEAAAAAtwErRbEnChm4rK0nLyTeSt%2FTok3n%3D"
+    "Qx7vN2pL9sD4fH6jK8mZ1cV3bR5tY0uW2eA4gI6oP8qS0dF"
+)
 
 
-def big_success() -> tuple[int, list[tuple[str, str]], bytes]:
+def big_success() -> Reference:
     """A 5 MB v2 JSON success: many tweets, as a large timeline page is."""
     tweet = {"id": "1460323737035677698", "text": "x" * 200, "edit_history_tweet_ids": ["1"]}
     data = []
@@ -61,13 +70,120 @@ def big_success() -> tuple[int, list[tuple[str, str]], bytes]:
     return 200, sorted(headers.items()), body
 
 
-# name -> (method, path, x-sample, requests per round, connections)
+def timeline_page() -> Reference:
+    """A 2 KB v1.1 success, uncompressed: a home timeline page of two tweets (trim_user), with
+    the rate-limit headers of a window not yet spent (the fake API moves Date and reset to now)."""
+    common = {
+        "truncated": False,
+        "source": '<a href="https://mobile.twitter.com" rel="nofollow">Twitter Web App</a>',
+        "in_reply_to_status_id": None,
+        "in_reply_to_status_id_str": None,
+        "in_reply_to_user_id": None,
+        "in_reply_to_user_id_str": None,
+        "in_reply_to_screen_name": None,
+        "geo": None,
+        "coordinates": None,
+        "place": None,
+        "contributors": None,
+        "is_quote_status": False,
+        "favorited": False,
+        "retweeted": False,
+        "lang": "en",
+    }
+    no_entities = {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []}
+    dev = {"id": 2244994945, "id_str": "2244994945"}
+    link = {
+        "url": "https://t.co/8yYH2Ra7Fq",
+        "expanded_url": "https://developer.twitter.com/en/updates",
+        "display_url": "developer.twitter.com/en/updates",
+        "indices": [53, 76],
+    }
+    tweets = [
+        {
+            "created_at": "Sun Apr 03 08:40:12 +0000 2022",
+            "id": 1510520418532048897,
+            "id_str": "1510520418532048897",
+            "text": "Today we're sharing an update on the v1.1 endpoints: https://t.co/8yYH2Ra7Fq "
+            "#TwitterAPI",
+            **common,
+            "entities": {
+                **no_entities,
+                "hashtags": [{"text": "TwitterAPI", "indices": [77, 88]}],
+                "urls": [link],
+            },
+            "user": dev,
+            "retweet_count": 12,
+            "favorite_count": 48,
+            "possibly_sensitive": False,
+        },
+        {
+            "created_at": "Sun Apr 03 08:12:03 +0000 2022",
+            "id": 1510513337405452290,
+            "id_str": "1510513337405452290",
+            "text": "@TwitterDev Is there a way to page the home timeline by since_id only?",
+            **common,
+            "in_reply_to_status_id": 1510508113416409089,
+            "in_reply_to_status_id_str": "1510508113416409089",
+            "in_reply_to_user_id": 2244994945,
+            "in_reply_to_user_id_str": "2244994945",
+            "in_reply_to_screen_name": "TwitterDev",
+            "entities": {
+                **no_entities,
+                "user_mentions": [
+                    {"screen_name": "TwitterDev", "name": "Twitter Dev", **dev, "indices": [0, 11]}
+                ],
+            },
+            "user": {"id": 1072250532645998596, "id_str": "1072250532645998596"},
+            "retweet_count": 0,
+            "favorite_count": 2,
+        },
+    ]
+    body = json.dumps(tweets, separators=(",", ":")).encode()
+    headers = dict(corpus.load().presets["v1"])
+    reset = int(epoch(headers["date"])) + 840  # 14 minutes after the Date: the window is open
+    headers |= {
+        "x-rate-limit-limit": "15",
+        "x-rate-limit-remaining": "11",
+        "x-rate-limit-reset": str(reset),
+    }
+    return 200, sorted(headers.items()), body
+
+
+def references() -> dict[str, Reference]:
+    """The answers the workloads name beside the corpus samples (and the fake API's own
+    SPENT_WINDOW), by their x-sample."""
+    return {"big-success": big_success(), "timeline-page": timeline_page()}
+
+
+@dataclass(frozen=True)
+class Workload:
+    method: str
+    path: str
+    sample: str | None  # the x-sample the fake API answers with (None: a small success)
+    count: int  # requests per round (times the scale)
+    conns: int  # keep-alive connections they are spread over
+    authorization: str | None = None  # the credential every request carries
+
+
 WORKLOADS = {
-    "small v1.1 error (187)": ("POST", "/1.1/statuses/update.json", "v1.1-187-duplicate", 400, 4),
-    "small v1.1 success": ("GET", "/1.1/statuses/home_timeline.json", None, 400, 4),
-    "gzip v2 success": ("GET", "/2/tweets/1293593516040269825", "v2-success-gzip", 400, 4),
-    "v2 partial errors": ("GET", "/2/tweets?ids=1,2", "v2-partial-not-found", 400, 4),
-    "5 MB JSON success": ("GET", "/2/users/1/timelines", "big-success", 12, 2),
+    "small v1.1 error (187)": Workload(
+        "POST", "/1.1/statuses/update.json", "v1.1-187-duplicate", 400, 4
+    ),
+    "small v1.1 success": Workload("GET", "/1.1/statuses/home_timeline.json", None, 400, 4),
+    "plain 2 KB v1.1 success": Workload(
+        "GET", "/1.1/statuses/home_timeline.json?count=2&trim_user=true", "timeline-page", 400, 4
+    ),
+    "gzip v2 success": Workload("GET", "/2/tweets/1293593516040269825", "v2-success-gzip", 400, 4),
+    "v2 partial errors": Workload("GET", "/2/tweets?ids=1,2", "v2-partial-not-found", 400, 4),
+    # One client retrying at once into a spent window: every answer is a 429 (code 88) whose
+    # reset is 15 minutes ahead, so the audit finds each request after the first an early
+    # retry. One connection: the audit judges a request only against answers the client had
+    # before it began, and over four connections no flow got a finding (each began before
+    # another's answer). Its flows/s is therefore that of one connection.
+    "spent 429/88 window, one credential": Workload(
+        "GET", "/1.1/search/tweets.json?q=x", SPENT_WINDOW, 400, 1, f"Bearer {BEARER}"
+    ),
+    "5 MB JSON success": Workload("GET", "/2/users/1/timelines", "big-success", 12, 2),
 }
 PROXIES = {
     "bare": [],
@@ -93,11 +209,14 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def drive(port: int, method: str, path: str, sample: str | None, count: int, conns: int) -> None:
-    """Send count requests over conns keep-alive connections, reading every answer."""
+def drive(port: int, workload: Workload, count: int) -> None:
+    """Send count requests over the workload's keep-alive connections, reading every answer."""
+    method, path, sample, conns = workload.method, workload.path, workload.sample, workload.conns
     headers = {"host": "api.twitter.com", "accept-encoding": "gzip"}
     if sample:
         headers[SAMPLE_HEADER] = sample
+    if workload.authorization:
+        headers["authorization"] = workload.authorization
     body = b"status=hello" if method == "POST" else None
     errors: list[BaseException] = []
 
@@ -159,8 +278,7 @@ class Callgrind:
 def main(quick: bool, instructions: bool) -> None:
     rounds = (1 if quick else 3) if instructions else 2 if quick else 7
     scale = (0.01 if quick else 0.15) if instructions else 0.05 if quick else 1.0
-    references = {"big-success": big_success()}
-    with FakeApi(references=references) as api, tempfile.TemporaryDirectory() as tmp:
+    with FakeApi(references=references()) as api, tempfile.TemporaryDirectory() as tmp:
         upstream = f"reverse:http://127.0.0.1:{api.port}"
         common = ["--mode", upstream, "--set", "keep_host_header=true", "--flow-detail", "0"]
         callgrind = Callgrind(Path(tmp)) if instructions else None
@@ -171,28 +289,29 @@ def main(quick: bool, instructions: bool) -> None:
         }
         try:
             for proxy in proxies.values():  # warm up: imports, certificates, caches
-                drive(proxy.port, "GET", "/1.1/statuses/home_timeline.json", None, 20, 2)
-                for method, path, sample, _, conns in WORKLOADS.values():
-                    drive(proxy.port, method, path, sample, conns, conns)
+                drive(proxy.port, WORKLOADS["small v1.1 success"], 20)
+                for workload in WORKLOADS.values():
+                    drive(proxy.port, workload, workload.conns)
             per_flow: dict[tuple[str, str], list[float]] = {}
             throughput: dict[tuple[str, str], list[float]] = {}
             names = list(proxies)
             for round_ in range(rounds):
                 order = names[round_ % len(names) :] + names[: round_ % len(names)]
-                for workload, (method, path, sample, count, conns) in WORKLOADS.items():
+                for label, workload in WORKLOADS.items():
                     # whole requests per connection: drive() sends count // conns on each
-                    count = max(conns, int(count * scale) // conns * conns)
+                    conns = workload.conns
+                    count = max(conns, int(workload.count * scale) // conns * conns)
                     for name in order:
                         pid = proxies[name].process.pid
                         if callgrind:
                             callgrind.start(pid)
                         cpu, wall = cpu_seconds(pid), time.perf_counter()
-                        drive(proxies[name].port, method, path, sample, count, conns)
+                        drive(proxies[name].port, workload, count)
                         cpu, wall = cpu_seconds(pid) - cpu, time.perf_counter() - wall
                         if callgrind:
                             cpu = callgrind.stop(pid) / 1e9  # so the table shows thousands
-                        per_flow.setdefault((workload, name), []).append(cpu / count * 1e6)
-                        throughput.setdefault((workload, name), []).append(count / wall)
+                        per_flow.setdefault((label, name), []).append(cpu / count * 1e6)
+                        throughput.setdefault((label, name), []).append(count / wall)
             if callgrind:
                 print("Instructions per flow (thousands, not µs), counted by callgrind")
             report(per_flow, throughput, rounds)
@@ -206,7 +325,8 @@ def main(quick: bool, instructions: bool) -> None:
 
 def report(per_flow: dict, throughput: dict, rounds: int) -> None:
     print(f"mitmdump CPU µs per flow, median of {rounds} rounds (ratios: median [min-max])")
-    header = f"{'workload':24} {'bare':>7} {'no-op':>7} {'twerr':>7} {'+20 rules':>9}"
+    width = max(map(len, WORKLOADS))
+    header = f"{'workload':{width}} {'bare':>7} {'no-op':>7} {'twerr':>7} {'+20 rules':>9}"
     print(header + f" {'twerr/no-op':>18} {'twerr/bare':>18} {'rules/no-op':>18} {'flows/s':>8}")
     for workload in WORKLOADS:
         cells = {name: per_flow[(workload, name)] for name in PROXIES}
@@ -217,7 +337,7 @@ def report(per_flow: dict, throughput: dict, rounds: int) -> None:
             _ratio(cells["twerr + 20 rules"], cells["no-op script"]),
         ]
         rate = statistics.median(throughput[(workload, "twerr")])
-        line = f"{workload:24} " + " ".join(f"{m:7.0f}" for m in medians[:3])
+        line = f"{workload:{width}} " + " ".join(f"{m:7.0f}" for m in medians[:3])
         print(
             line + f" {medians[3]:9.0f} " + " ".join(f"{r:>18}" for r in ratios) + f" {rate:8.0f}"
         )

@@ -10,11 +10,12 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
 import corpus
-from twerr.forge import reason_phrase
+from twerr.inject.forge import reason_phrase
 
 SAMPLE_HEADER = "x-sample"  # names the sample to answer with (several share a URL)
 RESET_HEADERS = ("x-rate-limit-reset", "x-app-limit-24hour-reset", "x-user-limit-24hour-reset")
 Reference = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+SPENT_WINDOW = "spent-window"  # the x-sample that FakeApi answers with spent_window()
 
 
 def success_body(path: str) -> bytes:
@@ -32,12 +33,27 @@ def epoch(date: str) -> float:
     return parsedate_to_datetime(date.replace(" UTC", " GMT")).timestamp()
 
 
+def spent_window(seconds: int = 900) -> Reference:
+    """A 429 with code 88 whose window resets `seconds` after its Date. Served as a reference,
+    its Date is made now at each answer and its reset moved along: the reset is always
+    `seconds` ahead, so a client that retries at once retries before it."""
+    headers = dict(corpus.load().presets["v1"])
+    headers |= {
+        "x-rate-limit-limit": "180",
+        "x-rate-limit-remaining": "0",
+        "x-rate-limit-reset": str(int(epoch(headers["date"])) + seconds),
+    }
+    body = b'{"errors":[{"code":88,"message":"Rate limit exceeded"}]}'
+    return 429, sorted(headers.items()), body
+
+
 class FakeApi:
     """Serves the corpus on 127.0.0.1: the sample named by the x-sample request header, or
-    a small success for requests that name none. Every request is recorded."""
+    a small success for requests that name none. Every request is recorded. The references
+    (and spent_window(), named SPENT_WINDOW) answer any path; their Date is made now."""
 
     def __init__(self, references: dict[str, Reference] | None = None) -> None:
-        self.references = references or {}
+        self.references = {SPENT_WINDOW: spent_window(), **(references or {})}
         self.samples = {s.id: s for s in corpus.load().responses}
         self.presets = corpus.load().presets
         self.requests: list[tuple[str, str, dict[str, str]]] = []

@@ -1,10 +1,20 @@
-"""Quick runs of the benchmarks, so they cannot rot (their figures are not judged here)."""
+"""Quick runs of the benchmarks, so they cannot rot (their figures are not judged here), and
+what a workload is there to measure, checked where it is not plain from its requests."""
 
 import subprocess
 import sys
 
+from mitmproxy import io as mitmio
+
+from fakeapi import FakeApi
 from processes import ROOT
 from processes import proxy_free_env
+from processes import reverse_proxy_args
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import WORKLOADS
+from bench import drive
 
 
 def run(script: str, *args: str) -> list[str]:
@@ -21,12 +31,26 @@ def run(script: str, *args: str) -> list[str]:
 
 def test_the_proxy_benchmark_prints_a_row_per_workload():
     lines = run("bench.py", "--quick")
-    rows = [line for line in lines if line.startswith(("small", "gzip", "v2 partial", "5 MB"))]
-    assert len(rows) == 5
+    rows = [line for line in lines if line.startswith(tuple(WORKLOADS))]
+    assert len(rows) == len(WORKLOADS)
     for row in rows:
         figures = row.split()
         assert any(figure.replace(".", "").isdigit() for figure in figures), row
     assert sum(line.startswith("RSS after the run") for line in lines) == 4
+
+
+def test_in_the_spent_window_workload_twerr_finds_every_retry_early(mitmdump, tmp_path):
+    out = tmp_path / "spent.mitm"
+    with FakeApi() as api:
+        proxy = mitmdump(*reverse_proxy_args(api.port, out))
+        drive(proxy.port, WORKLOADS["spent 429/88 window, one credential"], 5)
+        proxy.stop()
+    with out.open("rb") as file:
+        flows = list(mitmio.FlowReader(file).stream())
+    assert [flow.response.status_code for flow in flows] == [429] * 5
+    findings = [flow.metadata["twerr"]["audit"] for flow in flows]
+    assert findings[0] is None
+    assert [finding["finding"] for finding in findings[1:]] == ["early-retry"] * 4
 
 
 def test_the_memory_check_reports_its_growth():
