@@ -225,7 +225,7 @@ def test_verdicts_by_command(proxy):
     proxy.send(flow_at("v1.1-187-duplicate", 1648976002.0))
     assert proxy.twerr.audit() == (
         "88 Rate limit exceeded: 2 errors; early-retry 1 -> retry too early\n"
-        "187 Status is a duplicate: 1 error -> handled well"
+        "187 Status is a duplicate: 1 error -> no retry seen"  # the last request: no evidence
     )
 
 

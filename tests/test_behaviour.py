@@ -72,7 +72,7 @@ def judged(steps, thresholds=None):
     tracker = Tracker(thresholds)
     found = []
     for request, outcome in steps:
-        finding = tracker.observe(request, outcome)
+        finding = tracker.observe(request, outcome).finding
         found.append(finding.name if finding else None)
     return found
 
@@ -85,14 +85,14 @@ def test_a_client_that_waits_for_the_reset_is_not_flagged():
 def test_retrying_before_the_reset_is_flagged_with_how_early():
     tracker = Tracker()
     tracker.observe(call(0), rate_limited(0.1, reset=60))
-    finding = tracker.observe(call(0.5), rate_limited(0.6, reset=60))
+    finding = tracker.observe(call(0.5), rate_limited(0.6, reset=60)).finding
     assert finding.name == "early-retry"
     assert finding.verdict == "retry too early"
     assert finding.seconds == pytest.approx(59.5)
     assert (
         finding.text == "retried 59.5 s before the rate limit resets, after 88 Rate limit exceeded"
     )
-    assert tracker.observe(call(1), rate_limited(1.1, reset=60)).name == "early-retry"
+    assert tracker.observe(call(1), rate_limited(1.1, reset=60)).finding.name == "early-retry"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_retries_at_a_steady_pace_after_a_server_error_are_a_storm():
 def test_the_storm_finding_names_the_waits():
     tracker = Tracker()
     for start in (0, 1, 2, 3):
-        finding = tracker.observe(call(start), unavailable(start + 0.25))
+        finding = tracker.observe(call(start), unavailable(start + 0.25)).finding
     assert finding.name == "retry-storm"
     assert finding.text == (
         "3 retries in 2.0 s after HTTP 503 Service Unavailable, waits not growing "
@@ -261,7 +261,7 @@ def test_repeating_a_post_whose_answer_was_lost(how):
     post = call(0, UPDATE, method="POST", body=b"status=hello")
     tracker = Tracker()
     tracker.observe(post, lost(0.5, how))
-    finding = tracker.observe(dataclasses.replace(post, start=1), ok(1.2))
+    finding = tracker.observe(dataclasses.replace(post, start=1), ok(1.2)).finding
     assert finding.name == "duplicate-write"
     assert finding.verdict == "repeated a write"
     done = "the API had done it" if how == "answered" else "it may have been done"
@@ -285,9 +285,9 @@ def test_asking_again_at_once_for_ids_reported_missing():
 def test_errors_are_forgotten_after_the_memory_and_state_stays_small():
     tracker = Tracker(Thresholds(memory=900))
     tracker.observe(call(0), rate_limited(0.1, reset=5000))
-    assert tracker.observe(call(10), ok(10)).name == "early-retry"
+    assert tracker.observe(call(10), ok(10)).finding.name == "early-retry"
     tracker.observe(call(20), rate_limited(20, reset=5000))
-    assert tracker.observe(call(1000), ok(1000)) is None
+    assert tracker.observe(call(1000), ok(1000)).finding is None
     assert tracker.idle
 
 
@@ -295,8 +295,8 @@ def test_the_tables_are_bounded():
     tracker = Tracker(max_entries=100)
     for i in range(5000):
         tracker.observe(call(i * 0.001, who=f"user{i}"), expired(i * 0.001))
-    assert len(tracker.blocked) == len(tracker.refused) == 100
-    assert len(tracker) == 200
+    assert len(tracker.blocked) == len(tracker.refused) == len(tracker.unfollowed) == 100
+    assert len(tracker) == 300
 
 
 def test_verdicts_per_error_kind():
@@ -312,6 +312,7 @@ def test_verdicts_per_error_kind():
             "label": "88 Rate limit exceeded",
             "errors": 3,
             "findings": {"early-retry": 2},
+            "handled": 0,
             "verdict": "retry too early",
         },
         {
@@ -319,13 +320,54 @@ def test_verdicts_per_error_kind():
             "label": "187 Status is a duplicate",
             "errors": 1,
             "findings": {},
-            "verdict": "handled well",
+            "handled": 0,
+            "verdict": "no retry seen",  # carol sent nothing after it: no evidence
         },
         {
             "error": "HTTP 503",
             "label": "HTTP 503 Service Unavailable",
             "errors": 1,
             "findings": {},
-            "verdict": "handled well",
+            "handled": 1,
+            "verdict": "handled well",  # bob waited 9 s, then succeeded
         },
     ]
+
+
+def test_an_error_no_later_request_followed_is_no_evidence():
+    tracker = Tracker()
+    assert tracker.observe(call(0), duplicate(0.1)) == (None, ())
+    [row] = tracker.verdicts()
+    assert (row["handled"], row["verdict"]) == (0, "no retry seen")
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        call(70),  # waited for the reset, then asked again
+        call(70, "/1.1/users/show.json"),  # went on to other work
+    ],
+)
+def test_a_later_request_without_a_finding_shows_the_error_handled_well(later):
+    tracker = Tracker()
+    tracker.observe(call(0), rate_limited(0.1, reset=60))
+    judged = tracker.observe(later, ok(70.1))
+    assert judged.finding is None
+    assert judged.handled == (("88", endpoint_key("GET", TIMELINE)),)
+    [row] = tracker.verdicts()
+    assert (row["handled"], row["verdict"]) == (1, "handled well")
+
+
+def test_a_request_that_starts_before_the_answer_follows_nothing():
+    tracker = Tracker()
+    tracker.observe(call(0), unavailable(5))
+    assert tracker.observe(call(1, "/1.1/users/show.json"), ok(1.1)).handled == ()
+    assert tracker.observe(call(6, "/1.1/users/show.json"), ok(6.1)).handled != ()
+
+
+def test_a_finding_about_the_error_is_not_handling_it():
+    tracker = Tracker()
+    tracker.observe(call(0), rate_limited(0.1, reset=60))
+    judged = tracker.observe(call(1), rate_limited(1.1, reset=60))
+    assert judged.finding.name == "early-retry" and judged.handled == ()
+    assert tracker.verdicts()[0]["verdict"] == "retry too early"

@@ -81,7 +81,8 @@ def test_exact_counts_over_the_bundled_flows(proxy):
         "retry": "after_reset",
         "advice": "retry after the rate-limit reset",
         "findings": {},
-        "verdict": "handled well",
+        "handled": 0,
+        "verdict": "no retry seen",  # each bundled flow is another client's only request
     }
     endpoints = {row["endpoint"]: row for row in data["endpoints"]}
     assert endpoints["GET /2/tweets/search/recent"] == {
@@ -120,8 +121,23 @@ def test_injected_and_real_errors_and_findings(proxy):
         "injected": 1,
         "real": 1,
         "findings": {"early-retry": 1},
+        "handled": 0,
         "client": "retry too early",
     }
+
+
+def test_a_client_seen_to_wait_is_handled_well_and_one_never_seen_again_is_no_evidence(proxy):
+    proxy.send(at("v1.1-88-rate-limit", 1648976000.0))  # alice: resets at 1648976680
+    proxy.send(at("v1.1-187-duplicate", 1648976001.0, token="bob"))  # bob: never seen again
+    later = proxy.send(at("v1.1-88-rate-limit", 1648976700.0))  # alice waited for the reset
+    assert later.metadata["twerr"]["handled"] == [
+        {"error": "88", "endpoint": "GET /1.1/statuses/user_timeline.json"}
+    ]
+    data = proxy.reporter.report.to_dict()
+    verdicts = {row["error"]: (row["handled"], row["verdict"]) for row in data["errors_by_kind"]}
+    assert verdicts == {"88": (1, "handled well"), "187": (0, "no retry seen")}
+    cells = {c["error"]: (c["handled"], c["client"]) for c in data["coverage"]}
+    assert cells == {"88": (1, "handled well"), "187": (0, "no retry seen")}
 
 
 def test_the_text_report(proxy):
@@ -139,7 +155,7 @@ def test_the_text_report(proxy):
     ]
     row = next(line for line in lines if " 88 Rate limit exceeded " in line)
     expected = "1 1 0 88 Rate limit exceeded rate_limit 2026-01-01T00:00:50Z 2026-01-01T00:00:50Z"
-    assert " ".join(row.split()) == expected + " retry after the rate-limit reset handled well"
+    assert " ".join(row.split()) == expected + " retry after the rate-limit reset no retry seen"
     long = next(line for line in lines if " 453 " in line)
     assert "…" in long and "developer.twitter.com" not in long  # long messages are cut
 
@@ -263,6 +279,7 @@ def a_429(**changes) -> dict:
         ],
         "injected": None,
         "audit": None,
+        "handled": [],
     }
     return {**meta, **changes}
 

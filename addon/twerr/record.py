@@ -92,6 +92,13 @@ class AuditRecord(TypedDict):
     seconds: float | None
 
 
+class HandledRecord(TypedDict):
+    """An earlier error of the same client that this request showed it handled well."""
+
+    error: str  # its kind: "88", "usage-capped", "HTTP 503"
+    endpoint: str  # the endpoint that gave it: "GET /2/tweets/:id"
+
+
 class Record(TypedDict):
     status: int
     status_text: str
@@ -111,6 +118,7 @@ class Record(TypedDict):
     audit: AuditRecord | None
     comment: str  # the lines twerr added to flow.comment
     marker: str | None  # the marker twerr set (None: it left the flow's own marker)
+    handled: list[HandledRecord]  # the audit's: earlier errors this request handled well
 
 
 def of_decoded(decoded: Decoded, endpoint: str = "") -> Record:
@@ -135,6 +143,7 @@ def of_decoded(decoded: Decoded, endpoint: str = "") -> Record:
         "audit": None,
         "comment": "",
         "marker": None,
+        "handled": [],
     }
 
 
@@ -193,8 +202,12 @@ def endpoint(flow: http.HTTPFlow) -> str:
     """Method, host and path, without the query string (it can carry oauth_* values)."""
     request = flow.request
     path = request.path.split("?", 1)[0]
-    text = f"{request.method} {mitm.requested_host(request)}{path}"
-    # mitmproxy keeps undecodable bytes as lone surrogates, which flow files cannot store
+    return storable(f"{request.method} {mitm.requested_host(request)}{path}")
+
+
+def storable(text: str) -> str:
+    """Text a flow file can hold: mitmproxy keeps undecodable bytes of a request as lone
+    surrogates, which would make the flow unsaveable (and `-w` would drop it)."""
     return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -78,7 +78,11 @@ class Audit:
     @guard.hook
     def _judge(self, flow: http.HTTPFlow, meta: Record, who: str | None) -> None:
         outcome = outcome_of(flow, meta, load_catalog())
-        finding = self.tracker.observe(call_of(flow, who), outcome)
+        finding, handled = self.tracker.observe(call_of(flow, who), outcome)
+        if handled:
+            meta["handled"] = [
+                {"error": kind, "endpoint": record.storable(where)} for kind, where in handled
+            ]
         if finding is not None:
             write_finding(flow, meta, finding)
 

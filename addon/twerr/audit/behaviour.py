@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Literal
+from typing import NamedTuple
 
 from twerr.decode.redact import OAUTH_PARAMETER
 
@@ -45,8 +46,10 @@ VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its firs
     "retry-storm": "retry storm",
     "early-retry": "retry too early",
 }
-HANDLED_WELL = "handled well"
-VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL)  # worst first
+HANDLED_WELL = "handled well"  # a later request showed the client waiting, or going on
+NO_RETRY_SEEN = "no retry seen"  # no later request of the client: no evidence either way
+VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL, NO_RETRY_SEEN)  # worst first
+MAX_UNFOLLOWED = 64  # errors kept per client that no later request of its own has followed
 _FORGIVEN_BY_SUCCESS = ("dead-credential", "write-while-blocked")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
@@ -128,16 +131,31 @@ class KindTally:
     label: str
     errors: int = 0
     findings: Counter[FindingName] = field(default_factory=Counter)
+    handled: int = 0  # errors of this kind that a later request showed were handled well
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.findings)
+        return verdict_of(self.findings, handled=self.handled > 0)
 
 
-def verdict_of(findings: Container[str]) -> str:
-    """The most serious verdict among the findings (by name); "handled well" without any."""
+def verdict_of(findings: Container[str], *, handled: bool) -> str:
+    """The most serious verdict among the findings (by name). Without any: "handled well" if
+    a later request showed the client handling an error well, else "no retry seen"."""
     found = {verdict for name, verdict in VERDICTS.items() if name in findings}
-    return next(v for v in VERDICT_ORDER if v in found or v == HANDLED_WELL)
+    if not found:
+        return HANDLED_WELL if handled else NO_RETRY_SEEN
+    return next(v for v in VERDICT_ORDER if v in found)
+
+
+Followed = tuple[str, str]  # an earlier error's kind, and the endpoint that gave it
+
+
+class Judged(NamedTuple):
+    """What a call tells about its client: a finding, if it did what an error said not to,
+    and the earlier errors it showed the client handled well (it waited, or went on)."""
+
+    finding: Finding | None
+    handled: tuple[Followed, ...] = ()
 
 
 class Tracker:
@@ -152,6 +170,9 @@ class Tracker:
         self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
         self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
         self.told: OrderedDict[str, float] = OrderedDict()  # who -> when it last got an error
+        # who -> its errors that no later request of its own has followed yet, by (kind,
+        # endpoint), with when it had each answer
+        self.unfollowed: OrderedDict[str, dict[Followed, float]] = OrderedDict()
         self.kinds: dict[str, KindTally] = {}
 
     def knows(self, who: str) -> bool:
@@ -161,22 +182,40 @@ class Tracker:
     @property
     def idle(self) -> bool:
         """Nothing remembered: a success cannot be judged, nor change anything."""
-        return not (self.limited or self.spells or self.refused or self.blocked or self.missing)
+        tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
+        return not (any(tables) or self.unfollowed)
 
     def __len__(self) -> int:
         tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
-        return sum(len(table) for table in tables)
+        return sum(len(table) for table in (*tables, self.unfollowed))
 
-    def observe(self, call: Call, outcome: Outcome) -> Finding | None:
+    def observe(self, call: Call, outcome: Outcome) -> Judged:
         if not math.isfinite(call.start) or not math.isfinite(outcome.end):
-            return None  # a flow with a broken clock cannot be placed among the others
+            return Judged(None)  # a flow with a broken clock cannot be placed among others
         self._expire(call.start)
         finding = self._judge(call)
         if finding and finding.name in _FORGIVEN_BY_SUCCESS and outcome.settled:
             finding = None  # it worked: the token was good after all, the writes allowed again
+        handled = self._followed(call, finding) if self.unfollowed else ()
         self._remember(call, outcome)
         self._tally(outcome, finding)
-        return finding
+        return Judged(finding, handled)
+
+    def _followed(self, call: Call, finding: Finding | None) -> tuple[Followed, ...]:
+        """The client's earlier errors that this call is the first to follow: without a
+        finding about one, the client waited as it should, or went on to other work."""
+        waiting = self.unfollowed.get(call.who)
+        if not waiting:
+            return ()
+        followed = [key for key, answered in waiting.items() if answered <= call.start]
+        for key in followed:
+            del waiting[key]
+        if not waiting:
+            del self.unfollowed[call.who]
+        handled = tuple(key for key in followed if finding is None or finding.kind != key[0])
+        for kind, _ in handled:
+            self._kind(kind, kind).handled += 1
+        return handled
 
     def verdicts(self) -> list[dict[str, Any]]:
         """Per error kind, most errors first: counts, findings and the verdict."""
@@ -187,6 +226,7 @@ class Tracker:
                 "label": tally.label,
                 "errors": tally.errors,
                 "findings": dict(tally.findings.most_common()),
+                "handled": tally.handled,
                 "verdict": tally.verdict,
             }
             for kind, tally in ranked
@@ -281,6 +321,11 @@ class Tracker:
         if not outcome.is_error:
             return
         _put(self.told, call.who, outcome.end, self.max_entries)
+        waiting = self.unfollowed.get(call.who) or {}
+        waiting[(outcome.kind, call.endpoint)] = outcome.end
+        if len(waiting) > MAX_UNFOLLOWED:
+            del waiting[next(iter(waiting))]
+        _put(self.unfollowed, call.who, waiting, self.max_entries)
         if outcome.retry == "after_reset" and self._retry_at(outcome) is not None:
             _put(self.limited, endpoint_key, outcome, self.max_entries)
         elif outcome.retry != "never" or outcome.lost:
@@ -317,6 +362,8 @@ class Tracker:
                 table.popitem(last=False)
         while self.told and next(iter(self.told.values())) < horizon:
             self.told.popitem(last=False)
+        while self.unfollowed and max(next(iter(self.unfollowed.values())).values()) < horizon:
+            self.unfollowed.popitem(last=False)
 
 
 def _before(outcome: Outcome | None, call: Call) -> Outcome | None:

@@ -238,8 +238,8 @@ class Injector:
         self.chooser.injecting(active)
         rule = active.rule
         injected: InjectedRecord = {
-            "rule": _storable(active.origin),
-            "spec": _storable(rule.describe()),
+            "rule": record.storable(active.origin),
+            "spec": record.storable(rule.describe()),
             "fault": rule.fault,
             "phase": rule.effective_phase,
             "seed": self.seed,
@@ -366,9 +366,3 @@ async def delay(rule: Rule, flow: http.HTTPFlow) -> None:
     """The rule's delay, cut short if the flow is killed or its client leaves meanwhile."""
     if rule.delay:
         await network.hold(flow, rule.delay / 1000)
-
-
-def _storable(text: str) -> str:
-    """Text a flow file can hold: a rule given with undecodable bytes (mitmproxy keeps them
-    as lone surrogates) would otherwise make the flow unsaveable, and `-w` would drop it."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -22,6 +22,7 @@ from twerr.catalog import load_catalog
 from twerr.decode import utc
 from twerr.inject.windows import endpoint_key
 from twerr.record import Record
+from twerr.record import storable
 
 NOT_AUDITED = "not audited"
 MAX_ENDPOINTS = 2_000  # rarer endpoints beyond this are counted as "other"
@@ -40,6 +41,7 @@ class KindRow:
     first: float | None = None
     last: float | None = None
     findings: Counter[str] = field(default_factory=Counter)
+    handled: int = 0  # errors a later request of the client showed it handled well
 
     def seen(self, when: float) -> None:
         self.first = when if self.first is None else min(self.first, when)
@@ -59,6 +61,7 @@ class Cell:
     injected: int = 0
     real: int = 0
     findings: Counter[str] = field(default_factory=Counter)
+    handled: int = 0
 
 
 class Report:
@@ -90,6 +93,10 @@ class Report:
             kind, tally = self._kind(finding["error"], finding["error"], "", "")
             tally.findings[finding["finding"]] += 1
             self._cell(endpoint, kind).findings[finding["finding"]] += 1
+        for handled in meta.get("handled") or ():  # records of older twerr versions have none
+            kind, tally = self._kind(handled["error"], handled["error"], "", "")
+            tally.handled += 1
+            self._cell(self._endpoint_name(handled["endpoint"]), kind).handled += 1
         if not explain.is_error(meta):
             return
         kind, tally = self._kind(*explain.error_kind(meta, self.catalog), meta["category"],
@@ -160,7 +167,8 @@ class Report:
                     "retry": row.retry,
                     "advice": explain.RETRY_WORDS.get(row.retry, ""),
                     "findings": dict(row.findings.most_common()),
-                    "verdict": self._verdict(row.findings),
+                    "handled": row.handled,
+                    "verdict": self._verdict(row.findings, row.handled),
                 }
                 for kind, row in kinds
             ],
@@ -183,7 +191,8 @@ class Report:
                     "injected": cell.injected,
                     "real": cell.real,
                     "findings": dict(cell.findings.most_common()),
-                    "client": self._verdict(cell.findings),
+                    "handled": cell.handled,
+                    "client": self._verdict(cell.findings, cell.handled),
                 }
                 for (endpoint, kind), cell in sorted(self.cells.items())
             ],
@@ -193,8 +202,10 @@ class Report:
             ],
         }
 
-    def _verdict(self, findings: Counter[str]) -> str:
-        return verdict_of(findings) if self.audited or findings else NOT_AUDITED
+    def _verdict(self, findings: Counter[str], handled: int) -> str:
+        if not self.audited and not findings:
+            return NOT_AUDITED
+        return verdict_of(findings, handled=handled > 0)
 
     def _by_category(self) -> list[dict[str, Any]]:
         ranked = sorted(self.error_categories.items(), key=lambda item: (-item[1][0], item[0]))
@@ -204,16 +215,17 @@ class Report:
         ]
 
     def _endpoint(self, method: str, path: str) -> tuple[str, EndpointRow]:
-        endpoint = endpoint_key(method, path)  # cached there, for the audit too
-        if not endpoint.isascii():
-            # undecodable bytes in a path (kept as lone surrogates) must not break the files
-            endpoint = endpoint.encode("utf-8", "backslashreplace").decode()
-        if endpoint not in self.endpoints and len(self.endpoints) >= MAX_ENDPOINTS:
-            endpoint = "other endpoints"
+        endpoint = self._endpoint_name(endpoint_key(method, path))  # cached there, for the audit
         row = self.endpoints.get(endpoint)
         if row is None:
             row = self.endpoints[endpoint] = EndpointRow()
         return endpoint, row
+
+    def _endpoint_name(self, endpoint: str) -> str:
+        endpoint = storable(endpoint)  # undecodable bytes in a path must not break the files
+        if endpoint not in self.endpoints and len(self.endpoints) >= MAX_ENDPOINTS:
+            return "other endpoints"
+        return endpoint
 
     def _kind(self, kind: str, label: str, category: str, retry: str) -> tuple[str, KindRow]:
         """The kind's row, under "other" once MAX_KINDS are known; and the kind it counts as."""
