@@ -103,6 +103,18 @@ def test_exact_counts_over_the_bundled_flows(proxy):
     json.dumps(data)  # JSON all the way down
 
 
+def test_an_error_page_served_inside_a_200_is_named_for_what_it_is(proxy):
+    data = bundled_report(proxy)
+    by_kind = {row["error"]: row for row in data["errors_by_kind"]}
+    assert "HTTP 200" not in by_kind  # not "HTTP 200 OK": nothing about it was OK
+    page = by_kind["HTTP 503 page"]
+    assert page["label"] == (
+        "HTTP 503 Service Unavailable: Twitter / Over capacity (error page served with HTTP 200)"
+    )
+    assert (page["statuses"], page["category"], page["count"]) == ([200], "server", 1)
+    assert by_kind["HTTP 503"]["statuses"] == [503]  # the page served as a 503 is apart
+
+
 def test_injected_and_real_errors_and_findings(proxy):
     injected = {"injected": {"fault": "88", "phase": "request", "rule": "twerr_inject[0]"}}
     proxy.send(at("v1.1-88-rate-limit", 1648976000.0, **injected))

@@ -90,6 +90,10 @@ def error_kind(meta: Record, catalog: Catalog) -> tuple[str, str]:
         return status, f"{status} {meta['status_text']}"
     if headline["code"] is not None:
         return str(headline["code"]), headline["label"]
+    if meta["shape"] == "html" and headline["http_status"] != meta["status"]:
+        # an edge error page served with another status (over capacity inside a 200)
+        page = f"HTTP {headline['http_status']} page"
+        return page, f"{headline['label']} (error page served with HTTP {meta['status']})"
     if meta["shape"] == "media-processing":  # "media InvalidMedia failed": named by the API
         return headline["label"], headline["label"]
     problem = headline["type"] or ""
