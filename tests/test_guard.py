@@ -110,6 +110,25 @@ def test_a_failure_while_forging_lets_the_request_go_upstream(monkeypatch, caplo
     assert_logged_once(caplog, "Injector.request", flow)
 
 
+def test_a_fault_that_fails_partway_gives_its_rule_its_count_back(monkeypatch, caplog):
+    real_forge, calls = answer.forge, []
+
+    def fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            boom()
+        return real_forge(*args, **kwargs)
+
+    monkeypatch.setattr(answer, "forge", fails_once)
+    first, second = make_flow(), make_flow()
+    _, injector = run({"twerr_inject": [":~u update:130:times=1"]}, first, second)
+    assert first.response.status_code == 403 and first.metadata["twerr"]["injected"] is None
+    assert second.response.status_code == 503  # times=1 was not spent on the failed one
+    assert second.metadata["twerr"]["injected"]["fault"] == "130"
+    [summary] = injector.summary()
+    assert "1 injected of 2 matched, 1 skipped (twerr failed while injecting)" in summary
+
+
 def test_a_failure_after_a_kill_takes_the_kill_back(monkeypatch, caplog):
     monkeypatch.setattr(record, "set_injected", boom)
     flow, injector = run({"twerr_inject": [":~u update:empty"]}, make_flow())
