@@ -18,6 +18,7 @@ from mitmproxy import http
 
 from twerr import explain
 from twerr import guard
+from twerr import mitm
 from twerr import record
 from twerr import streams
 from twerr.catalog import load_catalog
@@ -84,7 +85,7 @@ class Classifier:
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> Record:
     """Write the decoding onto the flow, replacing what twerr wrote there before (if anything)."""
     previous = record.stored(flow)
-    meta = record.of_decoded(decoded, record.endpoint(flow))
+    meta = record.of_decoded(decoded, mitm.endpoint(flow))
     meta["injected"] = previous["injected"]
 
     ours = "\n".join(explain.comment_lines(meta))

@@ -22,7 +22,7 @@ from typing import Any
 from mitmproxy import flow as mitmflow
 from mitmproxy import http
 
-from twerr import record
+from twerr import mitm
 from twerr.decode.redact import clean
 
 logger = logging.getLogger("twerr")
@@ -136,7 +136,7 @@ def describe(flow: mitmflow.Flow) -> str:
     if not isinstance(flow, http.HTTPFlow):
         return f"flow {flow.id}"
     try:
-        return f"flow {flow.id} ({record.endpoint(flow)})"
+        return f"flow {flow.id} ({mitm.endpoint(flow)})"
     except Exception:
         return f"flow {flow.id}"
 

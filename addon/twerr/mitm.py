@@ -35,6 +35,8 @@ from mitmproxy.flowfilter import FResp
 from mitmproxy.flowfilter import FUrl
 from mitmproxy.net.http import url
 
+from twerr.record import storable
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -133,6 +135,13 @@ def request_query(request: http.Request) -> list[tuple[str, str]]:
     raises for a host that cannot be in one (a bracket in a SOCKS client's host name)."""
     path = request.path.translate(_DROPPED_BY_URL_PARSING)
     return url.decode(path.partition("#")[0].partition("?")[2])
+
+
+def endpoint(flow: http.HTTPFlow) -> str:
+    """Method, host and path, without the query string (it can carry oauth_* values)."""
+    request = flow.request
+    path = request.path.split("?", 1)[0]
+    return storable(f"{request.method} {requested_host(request)}{path}")
 
 
 def add_last(addon: object) -> None:

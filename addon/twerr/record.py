@@ -12,15 +12,13 @@ audit parts that components add to it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 from typing import NotRequired
 from typing import TypedDict
 from typing import cast
 
-from mitmproxy import http
-
-from twerr import mitm
 from twerr.audit.behaviour import Finding
 from twerr.catalog import Category
 from twerr.catalog import Retry
@@ -29,6 +27,9 @@ from twerr.decode import Decoded
 from twerr.decode import RateLimit
 from twerr.decode import Window
 from twerr.decode import utc
+
+if TYPE_CHECKING:  # flows are only read here: the record stays a pure module
+    from mitmproxy import http
 
 KEY = "twerr"  # flow.metadata[KEY]
 
@@ -196,13 +197,6 @@ def of_finding(finding: Finding) -> AuditRecord:
         "text": finding.text,
         "seconds": None if finding.seconds is None else round(finding.seconds, 3),
     }
-
-
-def endpoint(flow: http.HTTPFlow) -> str:
-    """Method, host and path, without the query string (it can carry oauth_* values)."""
-    request = flow.request
-    path = request.path.split("?", 1)[0]
-    return storable(f"{request.method} {mitm.requested_host(request)}{path}")
 
 
 def storable(text: str) -> str:

@@ -4,6 +4,9 @@ carries a fault out, how explain names it and how the audit reads it all come fr
 Adding a network fault is one entry (and its `act`) plus its tests. Every Twitter/X error the
 catalog knows (a code, an HTTP status, a v2 problem type, an odd shape) is one fault, `answer`:
 the API's own error, forged (see forge.py).
+
+The registry itself is pure: explain, the audit and the report read it without mitmproxy, so
+each act imports what carries it out (network.py, answer.py) when it first runs.
 """
 
 from __future__ import annotations
@@ -14,19 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Literal
 
-from mitmproxy import http
-
-from twerr.inject import network
-from twerr.inject.answer import answer
 from twerr.inject.forge import fault_kind
 
 if TYPE_CHECKING:
+    from mitmproxy import http
+
     from twerr.inject.rules import ActiveRule
 
 Phase = Literal["request", "response"]
 # Carries the fault out on the flow; False when there was nothing to do it to. `seed` names
 # the session, so a forged answer's ids can be derived from it and the flow.
-Act = Callable[[http.HTTPFlow, "ActiveRule", int], Awaitable[bool]]
+Act = Callable[["http.HTTPFlow", "ActiveRule", int], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class Fault:
 
 
 async def _answer(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject.answer import answer
+
     answer(flow, active, seed)
     return True
 
@@ -53,16 +56,22 @@ async def _pass(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
 
 
 async def _reset(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject import network
+
     network.reset(flow)
     return True
 
 
 async def _empty(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject import network
+
     network.close(flow)
     return True
 
 
 async def _timeout(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject import network
+
     await network.hold(flow, active.rule.hold)
     if flow.error is not None:  # killed meanwhile by someone else
         return False
@@ -71,6 +80,8 @@ async def _timeout(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
 
 
 async def _truncate(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject import network
+
     return network.truncate(flow)
 
 
