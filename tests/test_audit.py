@@ -259,3 +259,16 @@ def test_who_is_the_credential_from_the_header_or_the_query_else_the_address():
     odd.request.host = "a]b"
     odd.request.path = f"/1.1/x.json?{signed.format('n6', 's6')}"
     assert who_of(odd) == in_query
+
+
+def test_a_client_hammering_a_spent_window_has_every_flow_flagged_and_a_line_a_kind(proxy, caplog):
+    caplog.set_level(logging.INFO)
+    flows = [proxy.send(flow_at("v1.1-88-rate-limit", 1648976000.0 + i)) for i in range(20)]
+    assert all(flow.metadata["twerr"]["audit"]["finding"] == "early-retry" for flow in flows[1:])
+    assert all(flow.marked == AUDIT_MARKER for flow in flows[1:])
+    lines = [r.getMessage() for r in caplog.records if r.name == "twerr.flows"]
+    assert len(lines) == 2  # the error once, the finding once: the repeats are counted
+    proxy.twerr.done()
+    lines = [r.getMessage() for r in caplog.records if r.name == "twerr.flows"]
+    assert lines[2].endswith("(19 more like it since)") and " → 429 88 " in lines[2]
+    assert lines[3].endswith("(18 more like it since)") and "retry too early" in lines[3]

@@ -17,9 +17,9 @@ from mitmproxy.test import taddons
 from mitmproxy.test import tflow
 
 from twerr import classify
+from twerr import flowlog
 from twerr import record
 from twerr.addon import Twerr
-from twerr.audit import audit
 from twerr.inject import answer
 from twerr.inject import injector as inject
 from twerr.inject.injector import Injector
@@ -165,7 +165,14 @@ def test_guarded_hooks_still_refuse_a_synchronous_call():
 
 
 def test_an_audit_failure_leaves_the_classifiers_work(monkeypatch, caplog):
-    monkeypatch.setattr(audit.flow_logger, "warning", boom)  # after the finding is written
+    say = flowlog.FlowLog.say
+
+    def fails_for_findings(log, level, key, text):  # the audit's line, after the finding
+        if level == logging.WARNING:
+            boom()
+        say(log, level, key, text)
+
+    monkeypatch.setattr(flowlog.FlowLog, "say", fails_for_findings)
     again = make_flow()
     again.request.timestamp_start = time.time() + 60  # after the first one's answer
     flow, _ = run({}, make_flow(), again)  # the same duplicate post, twice

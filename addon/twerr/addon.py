@@ -22,8 +22,8 @@ from mitmproxy import types
 
 from twerr import mitm
 from twerr.catalog import load_catalog
-from twerr.classify import flow_logger
 from twerr.components import build
+from twerr.flowlog import logger as flow_logger
 from twerr.options import OPTIONS
 
 logger = logging.getLogger("twerr")
@@ -55,6 +55,7 @@ class Twerr:
     def done(self) -> None:
         parts = self.parts
         parts.injector.done()
+        parts.classifier.log.flush()
         summary = parts.classifier.summary()
         if summary:
             logger.info(summary)

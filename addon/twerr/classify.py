@@ -1,8 +1,8 @@
 """The classifier: decode every in-scope response and write its record onto the flow.
 
 It writes `flow.metadata["twerr"]`, adds its lines to `flow.comment`, sets `flow.marked` by
-severity and logs one line per error flow (logger `twerr.flows`). It never touches the request
-or response, and it also runs on flows read from files (`mitmdump -nr`), which are not live.
+severity and logs one line per error flow (flowlog.py counts repeats). It never touches the
+request or response, and it also runs on flows read from files (`mitmdump -nr`), not live.
 Then it hands each classified flow, with its record, to its followers (the audit, then the
 report), in that order.
 """
@@ -25,10 +25,9 @@ from twerr.catalog import load_catalog
 from twerr.decode import Decoded
 from twerr.decode import decode
 from twerr.decode import decode_failure
+from twerr.flowlog import FlowLog
 from twerr.record import Record
 from twerr.scope import Scope
-
-flow_logger = logging.getLogger("twerr.flows")  # the line per error flow
 
 
 class Follower(Protocol):
@@ -36,9 +35,12 @@ class Follower(Protocol):
 
 
 class Classifier:
-    def __init__(self, scope: Scope, followers: Sequence[Follower] = ()) -> None:
+    def __init__(
+        self, scope: Scope, followers: Sequence[Follower] = (), log: FlowLog | None = None
+    ) -> None:
         self.scope = scope
         self.followers = tuple(followers)
+        self.log = log or FlowLog()
         self.tally: Counter[str] = Counter()  # responses classified, by category
 
     @guard.hook
@@ -72,6 +74,9 @@ class Classifier:
 
     def _classified(self, flow: http.HTTPFlow, meta: Record) -> None:
         self.tally[meta["category"]] += 1
+        if explain.is_error(meta):
+            line = explain.log_line(meta)
+            self.log.say(logging.INFO, line, line)
         for follower in self.followers:
             try:
                 follower.classified(flow, meta)
@@ -98,9 +103,6 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> Record:
         flow.marked = mark or ""
         meta["marker"] = mark
     flow.metadata[record.KEY] = meta
-
-    if explain.is_error(meta) and flow_logger.isEnabledFor(logging.INFO):
-        flow_logger.info(explain.log_line(meta))
     return meta
 
 

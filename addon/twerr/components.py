@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from twerr.audit.audit import Audit
 from twerr.classify import Classifier
+from twerr.flowlog import FlowLog
 from twerr.inject.injector import Injector
 from twerr.report.reporter import Reporter
 from twerr.scope import Scope
@@ -29,13 +30,13 @@ class Components:
 
 
 def build() -> Components:
-    scope = Scope()
-    audit, reporter = Audit(), Reporter()
+    scope, log = Scope(), FlowLog()
+    audit, reporter = Audit(log), Reporter()
     return Components(
         scope=scope,
         streams=Streams(scope),
         injector=Injector(scope),
-        classifier=Classifier(scope, followers=(audit, reporter)),
+        classifier=Classifier(scope, followers=(audit, reporter), log=log),
         audit=audit,
         reporter=reporter,
     )

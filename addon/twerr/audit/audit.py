@@ -30,21 +30,20 @@ from twerr.audit.behaviour import fingerprint
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
+from twerr.flowlog import FlowLog
 from twerr.inject.faults import keeps_answer
 from twerr.inject.windows import credential
 from twerr.inject.windows import endpoint_key
 from twerr.options import AUDIT_OPTIONS
 from twerr.record import Record
 
-# the finding lines share the per-flow lines' logger, kept out of mitmproxy's add_log events
-flow_logger = logging.getLogger("twerr.flows")
-
 AUDIT_MARKER = ":stop_sign:"  # the client did something the error said not to
 _STORM = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
 class Audit:
-    def __init__(self) -> None:
+    def __init__(self, log: FlowLog | None = None) -> None:
+        self.log = log or FlowLog()  # the finding lines share the per-flow lines' log
         self.tracker = Tracker()
         self.enabled = True
 
@@ -85,6 +84,9 @@ class Audit:
             ]
         if finding is not None:
             write_finding(flow, meta, finding)
+            where = meta["endpoint"]
+            key = f"{where}: {finding.name} after {finding.kind}"  # the text varies by the second
+            self.log.say(logging.WARNING, key, f"{where}: {finding.verdict}: {finding.text}")
 
 
 def parse_thresholds(*, storm: str, grace_ms: int, calm: int, memory: int) -> Thresholds:
@@ -191,7 +193,6 @@ def write_finding(flow: http.HTTPFlow, meta: Record, finding: Finding) -> None:
     if not flow.marked or flow.marked == meta.get("marker"):
         flow.marked = AUDIT_MARKER
         meta["marker"] = AUDIT_MARKER
-    flow_logger.warning(f"{meta.get('endpoint', '')}: {finding.verdict}: {finding.text}")
 
 
 def verdict_lines(verdicts: list[dict[str, Any]]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
@@ -17,6 +18,7 @@ from twerr.decode.advice import ApiError
 from twerr.decode.body import MAX_ERRORS
 from twerr.decode.body import BodyReader
 from twerr.decode.decoded import Decoded
+from twerr.decode.ratelimit import parse_rate_limit
 from twerr.decode.redact import clean
 from twerr.decode.wire import Headers
 from twerr.decode.wire import as_text
@@ -38,6 +40,10 @@ _XML_ERROR = re.compile(rb"<error\b[^>]{0,200}?\bcode\s*=\s*[\"'](\d{1,9})[\"'][
 _TAGS = re.compile(r"<[^>]*>")
 
 
+CACHED_BODY_LIMIT = 4 << 10  # error bodies up to this size are decoded once, then remembered
+CACHED_BODIES = 256  # the most recent distinct error bodies remembered
+
+
 def decode(
     status: int,
     headers: Headers,
@@ -51,11 +57,54 @@ def decode(
     status = status if type(status) is int and 0 <= status <= 999 else 0
     path = path if isinstance(path, str) else ""
     try:
-        return _Decoder(catalog, status, read_headers(headers), path).decode(body)
+        read = read_headers(headers)
+        small = body is not None and len(body) <= CACHED_BODY_LIMIT
+        if status >= 400 and small and catalog is load_catalog():
+            return _decode_small_error(catalog, status, read, path, body or b"")
+        return _Decoder(catalog, status, read, path).decode(body)
     except Exception as e:  # a bug must never take the proxy down; tests keep this unreachable
         fallback = _Decoder(catalog, status, {}, path)
         note = f"decoder error: {type(e).__name__}"
         return fallback.result("undecodable", fallback.status_errors(), note=note)
+
+
+def _decode_small_error(
+    catalog: Catalog, status: int, headers: dict[str, str], path: str, body: bytes
+) -> Decoded:
+    """An error body as decoded the last time the same bytes came with the same status, type
+    and encoding to the same API (a client retrying into a spent window gets the same 429
+    again and again); only the rate-limit headers are read afresh."""
+    decoder = _Decoder(catalog, status, headers, path)
+    key = (
+        status,
+        decoder.content_type,
+        headers.get("content-encoding", ""),
+        decoder.api("success"),  # the path's API; "success" names none by itself
+        body,
+    )
+    known = _SMALL_ERRORS.get(key)
+    if known is None:
+        known = decoder.decode(body)
+        _SMALL_ERRORS[key] = known
+        if len(_SMALL_ERRORS) > CACHED_BODIES:
+            del _SMALL_ERRORS[next(iter(_SMALL_ERRORS))]
+    rate_limit = parse_rate_limit(headers)
+    if rate_limit is known.rate_limit is None:
+        return known  # nothing differs: the same (never changed) value serves again
+    return Decoded(
+        known.status,
+        known.status_text,
+        known.api,
+        known.shape,
+        known.errors,
+        rate_limit,
+        known.note,
+        known.headline,
+    )
+
+
+# Decodings are never changed once made, so one can serve many flows.
+_SMALL_ERRORS: dict[tuple[Any, ...], Decoded] = {}
 
 
 def decode_failure(

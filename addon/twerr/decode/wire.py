@@ -40,8 +40,20 @@ _READ_HEADER_KEYS: dict[str | bytes, str] = {
 }
 
 
+_READ_BYTES = frozenset(name.encode() for name in _READ_HEADERS)
+
+
 def read_headers(headers: Headers) -> dict[str, str]:
     """The headers the decoder reads, by lower-case name (the first of repeated ones)."""
+    if type(headers) is tuple:  # mitmproxy's raw fields: the usual case, done in C mostly
+        try:
+            named = dict(reversed(headers))  # the first of repeated names wins
+            if b"".join(named).islower():  # as HTTP/2 requires and the API sends them
+                return {
+                    key.decode(): named[key].decode("latin-1") for key in named.keys() & _READ_BYTES
+                }
+        except (TypeError, ValueError, AttributeError):
+            pass  # not all pairs of bytes: read them one by one
     items = headers if type(headers) is tuple else _items(headers)
     out: dict[str, str] = {}
     for name, value in items:

@@ -33,7 +33,6 @@ from twerr.components import build
 from twerr.options import DEFAULT_SCOPE
 from twerr.report.render import render_text
 from twerr.report.render import write_report
-from twerr.scope import parse_scope
 
 GC_EVERY = 200  # flows
 
@@ -72,7 +71,7 @@ def _report(args: argparse.Namespace) -> int:
     parts, skips = build(), Skips()  # the same components as in mitmproxy, the same order
     scope, classifier = parts.scope, parts.classifier
     try:
-        scope.filter = parse_scope(args.scope)
+        scope.use(args.scope)
     except ValueError as e:
         print(f"twerr: cannot parse --scope {args.scope!r}: {e}", file=sys.stderr)
         return 2
