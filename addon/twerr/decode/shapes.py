@@ -17,6 +17,7 @@ from twerr.catalog import load_catalog
 from twerr.decode.advice import ApiError
 from twerr.decode.body import MAX_ERRORS
 from twerr.decode.body import BodyReader
+from twerr.decode.decoded import Api
 from twerr.decode.decoded import Decoded
 from twerr.decode.ratelimit import parse_rate_limit
 from twerr.decode.redact import clean
@@ -58,6 +59,8 @@ def decode(
     path = path if isinstance(path, str) else ""
     try:
         read = read_headers(headers)
+        if status < 400 and body is not None and (not body or _skipped(path, read)):
+            return _success(catalog, status, read, path)
         small = body is not None and len(body) <= CACHED_BODY_LIMIT
         if status >= 400 and small and catalog is load_catalog():
             return _decode_small_error(catalog, status, read, path, body or b"")
@@ -66,6 +69,21 @@ def decode(
         fallback = _Decoder(catalog, status, {}, path)
         note = f"decoder error: {type(e).__name__}"
         return fallback.result("undecodable", fallback.status_errors(), note=note)
+
+
+def _skipped(path: str, headers: dict[str, str]) -> bool:
+    """v1.1 successes never carry errors (media uploads aside): their bodies are not read."""
+    if not path.startswith("/1.1/") or "html" in headers.get("content-type", "").lower():
+        return False
+    return "/media/" not in path.partition("?")[0]
+
+
+def _success(catalog: Catalog, status: int, headers: dict[str, str], path: str) -> Decoded:
+    """A success whose body need not be read: what `_Decoder` would say, made directly (most
+    flows are these)."""
+    status_text = catalog.status(status).text if status else "No response"
+    api: Api = "v1.1" if path.startswith("/1.1/") else "v2" if path.startswith("/2/") else None
+    return Decoded(status, status_text, api, "success", (), parse_rate_limit(headers))
 
 
 def _decode_small_error(
@@ -147,7 +165,7 @@ class _Decoder(BodyReader):
     # -- success statuses -----------------------------------------------------------------
 
     def decode_success(self, body: bytes, encoding: str) -> Decoded:
-        if not body or not self.worth_a_look():
+        if not body or not self.worth_a_look():  # decode() makes these without a _Decoder
             return self.result("success")
         content, problem = decompress(body, encoding, SCAN_LIMIT)
         if problem:

@@ -40,22 +40,28 @@ _READ_HEADER_KEYS: dict[str | bytes, str] = {
 }
 
 
-_READ_BYTES = frozenset(name.encode() for name in _READ_HEADERS)
+_READ_BYTES = {name.encode(): name for name in _READ_HEADERS}
 
 
 def read_headers(headers: Headers) -> dict[str, str]:
     """The headers the decoder reads, by lower-case name (the first of repeated ones)."""
-    if type(headers) is tuple:  # mitmproxy's raw fields: the usual case, done in C mostly
+    if type(headers) is tuple:  # mitmproxy's raw fields: the usual case, read in a tight loop
         try:
-            named = dict(reversed(headers))  # the first of repeated names wins
-            if b"".join(named).islower():  # as HTTP/2 requires and the API sends them
-                return {
-                    key.decode(): named[key].decode("latin-1") for key in named.keys() & _READ_BYTES
-                }
+            out: dict[str, str] = {}
+            for name, value in headers:
+                key = _READ_BYTES.get(name)
+                if key is None:
+                    if type(name) is bytes and name.islower():
+                        continue  # lower case, as HTTP/2 requires and the API sends them
+                    break  # a name in another case or type: read them all the general way
+                if key not in out:
+                    out[key] = value.decode("latin-1")
+            else:
+                return out
         except (TypeError, ValueError, AttributeError):
-            pass  # not all pairs of bytes: read them one by one
+            pass  # not pairs of bytes: the general way copes
     items = headers if type(headers) is tuple else _items(headers)
-    out: dict[str, str] = {}
+    out = {}
     for name, value in items:
         # one dict lookup per header when the name is lower-case (HTTP/2 requires it; the
         # API sends them so), as mitmproxy's bytes or as text

@@ -26,11 +26,13 @@ from twerr.inject import clock
 from twerr.inject import network
 from twerr.inject.answer import answer
 from twerr.inject.answer import original
+from twerr.inject.chooser import Choice
 from twerr.inject.chooser import Chooser
 from twerr.inject.network import Detour
 from twerr.inject.network import SlowDetour
 from twerr.inject.relay import Relay
 from twerr.inject.rules import ActiveRule
+from twerr.inject.rules import Decision
 from twerr.inject.rules import Rule
 from twerr.inject.ruleset import RuleSet
 from twerr.inject.windows import Windows
@@ -58,9 +60,10 @@ class InFlight:
     count each fault holds until it is carried out, or taken back (twerr_max_faults counts
     them)."""
 
-    def __init__(self, rules: RuleSet, relay: Relay) -> None:
+    def __init__(self, rules: RuleSet, relay: Relay, windows: Windows) -> None:
         self.rules = rules
         self.relay = relay
+        self.windows = windows
         self.pending: dict[str, Pending] = {}
         self.active: dict[str, ActiveRule | None] = {}  # None: the count is settled
 
@@ -79,6 +82,39 @@ class InFlight:
         for name, value in rate_limit_headers(pending.window):
             flow.response.headers[name] = value
         self.settle(flow, pending.record)
+
+    async def window(
+        self, flow: http.HTTPFlow, active: ActiveRule, injected: InjectedRecord, seed: int
+    ) -> None:
+        """An emulated rate-limit window: a request within it passes (its response gets the
+        window's headers), one over it gets the rule's 429."""
+        rule = active.rule
+        assert rule.ratelimit is not None
+        request = flow.request
+        key = (
+            rule.describe(),
+            endpoint_key(request.method, request.path),
+            credential(request.headers.get("authorization"), mitm.request_query(request)),
+        )
+        size = rule.ratelimit
+        window = self.windows.take(key, size.limit, size.seconds, clock.now())
+        left = window.remaining if window.remaining is not None else -1
+        injected["window"] = {
+            "limit": size.limit,
+            "remaining": max(left, 0),
+            "reset": window.reset or 0,
+        }
+        if left >= 0:
+            self.undo(flow, active, "within the window")
+            injected.update({"fault": "pass", "phase": "response", "injection": None})
+            self.pending[flow.id] = Pending(active, injected, window=window)
+            return
+        await delay(rule, flow)
+        if still_ours(flow):
+            answer(flow, active, seed, Window(window.limit, 0, window.reset))
+            self.settle(flow, injected)
+        else:
+            self.undo(flow, active, "nothing to do it to")
 
     def settle(self, flow: http.HTTPFlow, injected: InjectedRecord) -> None:
         """Carried out: the flow carries the fault's record, the rule keeps its count."""
@@ -115,10 +151,10 @@ class Injector:
         self.rules = RuleSet()
         self.chooser = Chooser()
         self.relay = Relay()
-        self.flights = InFlight(self.rules, self.relay)
+        self.windows = Windows()
+        self.flights = InFlight(self.rules, self.relay, self.windows)
         self.pending = self.flights.pending  # the same dicts: read on every hook
         self.active = self.flights.active
-        self.windows = Windows()
         self.max_faults = 100
         self.verify_upstream = True
         self.slow_detour = SlowDetour(self)
@@ -204,7 +240,10 @@ class Injector:
             flow.request.stream = False
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        return self._request(flow) if self.has_rules else None
+        if not self.has_rules or flow.response or flow.error or not flow.live:
+            return None
+        chosen = self._choose(flow)  # at once: only a request that gets a fault costs a coroutine
+        return self._request(flow, *chosen) if chosen is not None else None
 
     def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pending = self.pending.get(flow.id)
@@ -223,17 +262,22 @@ class Injector:
             self._error(flow)
 
     @guard.hook
-    async def _request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live or not self.scope(flow):
-            return
+    def _choose(self, flow: http.HTTPFlow) -> Choice | None:
+        """The rule that fires for this request, if one does (counted and drawn now)."""
+        if not self.scope(flow):
+            return None
         chosen = self.chooser.choose(flow, self.rules.rules)
         if chosen is None:
-            return
-        active, decision = chosen
+            return None
+        active, _ = chosen
         if len(self.active) >= self.max_faults:
             active.skip("twerr_max_faults reached")
-            return
-        self.active[flow.id] = active
+            return None
+        self.active[flow.id] = active  # the fault holds the rule's count until it is settled
+        return chosen
+
+    @guard.hook
+    async def _request(self, flow: http.HTTPFlow, active: ActiveRule, decision: Decision) -> None:
         self.rules.retire(active)
         self.chooser.injecting(active)
         rule = active.rule
@@ -248,7 +292,7 @@ class Injector:
             "draw": decision.draw,
         }
         if rule.ratelimit is not None:
-            await self._window(flow, active, injected)
+            await self.flights.window(flow, active, injected, self.seed)
         elif rule.effective_phase == "response":
             pending = self.pending[flow.id] = Pending(active, injected)
             if rule.fault == "slow" and not self.slow_detour.added:
@@ -256,39 +300,6 @@ class Injector:
         else:
             await delay(rule, flow)
             await self.flights.carry_out(flow, active, injected, self.seed)
-
-    async def _window(
-        self, flow: http.HTTPFlow, active: ActiveRule, injected: InjectedRecord
-    ) -> None:
-        """An emulated rate-limit window: a request within it passes (its response gets the
-        window's headers), one over it gets the rule's 429."""
-        rule = active.rule
-        assert rule.ratelimit is not None
-        request = flow.request
-        key = (
-            rule.describe(),
-            endpoint_key(request.method, request.path),
-            credential(request.headers.get("authorization"), mitm.request_query(request)),
-        )
-        size = rule.ratelimit
-        window = self.windows.take(key, size.limit, size.seconds, clock.now())
-        left = window.remaining if window.remaining is not None else -1
-        injected["window"] = {
-            "limit": size.limit,
-            "remaining": max(left, 0),
-            "reset": window.reset or 0,
-        }
-        if left >= 0:
-            self.flights.undo(flow, active, "within the window")
-            injected.update({"fault": "pass", "phase": "response", "injection": None})
-            self.pending[flow.id] = Pending(active, injected, window=window)
-            return
-        await delay(rule, flow)
-        if still_ours(flow):
-            answer(flow, active, self.seed, Window(window.limit, 0, window.reset))
-            self.flights.settle(flow, injected)
-        else:
-            self.flights.undo(flow, active, "nothing to do it to")
 
     @guard.hook
     async def _responseheaders(self, flow: http.HTTPFlow, pending: Pending) -> None:
