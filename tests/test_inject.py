@@ -96,39 +96,53 @@ def record(flow) -> dict:
     return flow.metadata["twerr"]["injected"]
 
 
+def hooked(proxy: Proxy) -> list[str]:
+    """The flow hooks mitmproxy finds on twerr (it looks each up by name on every event)."""
+    hooks = ("requestheaders", "request", "responseheaders", "response", "error")
+    return [name for name in hooks if getattr(proxy.twerr, name, None) is not None]
+
+
+ALWAYS = ["responseheaders", "response", "error"]
+WITH_RULES = ["requestheaders", "request", *ALWAYS]
+
+
 async def busy(proxy: Proxy) -> bool:
     """Whether twerr's request hook would do work on a request (it returns an awaitable)."""
     flow = make_flow()
     flow.live = False  # a recorded flow: what the hook returns is awaited without effect
-    work = proxy.twerr.request(flow)
+    work = proxy.twerr.request(flow) if "request" in hooked(proxy) else None
     if work is not None:
         await work
     return work is not None
 
 
 @scenario
-async def test_the_hooks_cost_no_coroutine_while_there_is_nothing_to_inject(proxy_factory):
+async def test_the_request_hooks_are_there_only_while_a_fault_can_be_asked_for(proxy_factory):
     proxy = proxy_factory()
-    assert not await busy(proxy)  # no rules: no coroutine, no guard
+    assert hooked(proxy) == ALWAYS  # no rules: mitmproxy finds no request hooks
     proxy.configure(twerr_inject=[":~m POST:http503:phase=response"])
+    assert hooked(proxy) == WITH_RULES
     flow = make_flow()
     addons = proxy.tctx.master.addons
     await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
     await addons.handle_lifecycle(HttpRequestHook(flow))
     proxy.tctx.master.commands.call("twerr.clear")  # rules gone, one fault still to finish
     proxy.configure(twerr_inject=[])
-    assert not await busy(proxy)
+    assert hooked(proxy) == ALWAYS and not await busy(proxy)
     flow.response = http.Response.make(200, UPSTREAM_BODY)
     await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
     await addons.handle_lifecycle(HttpResponseHook(flow))
     assert flow.response.status_code == 503 and record(flow)["fault"] == "http503"
     assert not proxy.injector.active and not proxy.injector.pending
-    # a twerr.next rule makes it busy, until it has fired and finished
+    # a twerr.next rule brings them back, and they leave once it has fired
     proxy.tctx.master.commands.call("twerr.next", ":~m POST:http503")
+    assert hooked(proxy) == WITH_RULES
     fired = make_flow()
     await proxy.send(fired)
     assert fired.response.status_code == 503 and record(fired)["fault"] == "http503"
-    assert not await busy(proxy) and not proxy.injector.active
+    assert hooked(proxy) == ALWAYS and not proxy.injector.active
+    proxy.configure(twerr_inject_header=True)  # the header can ask for a fault on any request
+    assert hooked(proxy) == WITH_RULES
 
 
 @pytest.mark.parametrize(

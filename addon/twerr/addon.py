@@ -1,7 +1,8 @@
 """Twerr, the one object mitmproxy sees: twerr's options, commands and flow hooks.
 
-mitmproxy dispatches every event to every addon object and every hook it defines; with one
-object and five hooks, that dispatch costs little. Each hook hands the flow to the components
+mitmproxy dispatches every event to every addon object and every hook it finds on it, at about
+14 k instructions a hook a flow (docs/performance.md): so one object, and the request hooks
+only while a fault can be asked for. Each hook hands the flow to the components
 (components.py) in their order, as plain calls. A hook returns an awaitable only while the
 injector has something to do to the flow, so most flows cost no coroutine at all.
 """
@@ -32,6 +33,17 @@ logger = logging.getLogger("twerr")
 class Twerr:
     def __init__(self) -> None:
         self.parts = build()
+        self.parts.injector.rules.on_change = self._request_hooks_follow_rules
+
+    def _request_hooks_follow_rules(self) -> None:
+        """`requestheaders` and `request` are hooks only while the injector has rules (or the
+        header is honoured): mitmproxy looks a hook up by name on every event."""
+        wanted = self.parts.injector.has_rules
+        if wanted and "request" not in vars(self):
+            self.requestheaders = self._requestheaders
+            self.request = self._request
+        elif not wanted and "request" in vars(self):
+            del self.requestheaders, self.request
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -47,6 +59,7 @@ class Twerr:
                 part.configure(ctx.options, updated)
             except ValueError as e:
                 raise exceptions.OptionsError(str(e)) from None
+        self._request_hooks_follow_rules()  # the header option changes them too
 
     def running(self) -> None:
         if mitm.is_loaded(self, "twerr"):  # not a copy script.run loaded to replay flows
@@ -64,11 +77,11 @@ class Twerr:
 
     # ---- flow hooks: the components in order ---------------------------------------------------
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def _requestheaders(self, flow: http.HTTPFlow) -> None:
         self.parts.injector.requestheaders(flow)
 
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from a sync context
-    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+    def _request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         return self.parts.injector.request(flow)
 
     @inspect.markcoroutinefunction
@@ -78,6 +91,7 @@ class Twerr:
 
     @inspect.markcoroutinefunction
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        self.parts.injector.forget_stale(flow)
         faulting = self.parts.injector.response(flow)
         if faulting is not None:
             return self._classify_after(faulting, flow)
@@ -89,6 +103,7 @@ class Twerr:
         self.parts.classifier.response(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self.parts.injector.forget_stale(flow)
         self.parts.injector.error(flow)
         self.parts.classifier.error(flow)
 

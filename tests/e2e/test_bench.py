@@ -1,9 +1,11 @@
 """Quick runs of the benchmarks, so they cannot rot (their figures are not judged here), and
 what a workload is there to measure, checked where it is not plain from its requests."""
 
+import shutil
 import subprocess
 import sys
 
+import pytest
 from mitmproxy import io as mitmio
 
 from fakeapi import FakeApi
@@ -59,3 +61,16 @@ def test_the_memory_check_reports_its_growth():
     assert any(line.startswith("growth after the warm-up:") for line in lines)
     assert lines[-2].startswith("rate-limit windows kept:")
     assert lines[-1].startswith("audit entries kept:")
+
+
+def test_the_parts_benchmark_counts_each_step_for_both_kinds_of_flow():
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        pytest.skip("valgrind is not installed: scripts/bench-parts counts under callgrind")
+    lines = run("bench_parts.py", "10")
+    header = next(i for i, line in enumerate(lines) if line.startswith("step"))
+    rows = [line.rsplit(maxsplit=4) for line in lines[header + 1 :]]
+    assert [row[0] for row in rows][-1] == "twerr's hooks, all" and len(rows) == 8
+    success = [float(row[1]) for row in rows]
+    hammer = [float(row[3]) for row in rows]
+    assert success[-1] > success[0] > 0 and hammer[-1] > hammer[0] > 0
+    assert hammer[5] - hammer[4] > success[5] - success[4]  # the audit's findings cost more

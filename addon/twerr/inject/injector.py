@@ -225,19 +225,21 @@ class Injector:
     # ---- hooks: each returns at once, or an awaitable, when there is something to do -------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if not flow.live:
-            return
-        if record.was_injected(flow) or (flow.request.stream and self.has_rules):
+        if flow.live and flow.request.stream and self.has_rules:
             self._requestheaders(flow)
 
     @guard.hook
     def _requestheaders(self, flow: http.HTTPFlow) -> None:
-        record.forget_injected(flow)  # a replay: the record of the last pass does not hold
         # A streamed body (stream_large_bodies) would reach the API before the request hook
         # could decide: buffer it when a rule, or the header, may ask for a fault.
-        streamed = flow.request.stream and self.has_rules and self.scope(flow)
-        if streamed and self.chooser.wants_buffering(flow, self.rules.rules):
+        if self.scope(flow) and self.chooser.wants_buffering(flow, self.rules.rules):
             flow.request.stream = False
+
+    def forget_stale(self, flow: http.HTTPFlow) -> None:
+        """A replayed flow carries the record of its last pass: unless a fault acts on it
+        this time, that record does not hold (called before the response or error hooks)."""
+        if flow.id not in self.active and flow.live and record.was_injected(flow):
+            record.forget_injected(flow)
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if not self.has_rules or flow.response or flow.error or not flow.live:

@@ -34,6 +34,7 @@ class RuleSet:
         self.file: Path | None = None
         self.stamp: Stamp = None
         self.rules: list[ActiveRule] = []  # all of them, in the order they are tried
+        self.on_change: Callable[[], None] | None = None  # told whenever `rules` changes
 
     def configure(self, specs: Sequence[str] | None, file: str | None) -> None:
         """New option values (None: unchanged). Everything is checked before anything
@@ -150,6 +151,8 @@ class RuleSet:
 
     def _changed(self) -> None:
         self.rules = [*self.command_rules, *self.option_rules, *self.file_rules]
+        if self.on_change is not None:
+            self.on_change()
 
 
 def _stamp(path: Path) -> Stamp:
