@@ -10,6 +10,7 @@ exit) shows them beside the errors.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from typing import Any
@@ -26,10 +27,10 @@ from twerr.audit.behaviour import Lost
 from twerr.audit.behaviour import Outcome
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
-from twerr.audit.behaviour import fingerprint
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
+from twerr.decode.redact import OAUTH_PARAMETER
 from twerr.flowlog import FlowLog
 from twerr.inject.faults import keeps_answer
 from twerr.inject.windows import credential
@@ -128,15 +129,16 @@ def who_of(flow: http.HTTPFlow) -> str:
 
 def call_of(flow: http.HTTPFlow, who: str | None = None) -> Call:
     request = flow.request
+    method, path = request.method, request.path  # mitmproxy decodes them on every read
     who = who or who_of(flow)
     anonymous = who == "anonymous" or who.startswith("client ")
     return Call(
         start=request.timestamp_start,
         who=who,
-        method=request.method,
-        endpoint=endpoint_key(request.method, request.path),
-        fingerprint=fingerprint(request.method, request.path, request.raw_content),
-        target=request.path,
+        method=method,
+        endpoint=endpoint_key(method, path),
+        fingerprint=fingerprint(method, path, request.raw_content),
+        target=path,
         anonymous=anonymous,
     )
 
@@ -213,3 +215,17 @@ def _answered_at(flow: http.HTTPFlow) -> float:
     if flow.error is not None:
         return flow.error.timestamp
     return flow.request.timestamp_end or flow.request.timestamp_start
+
+
+def fingerprint(method: str, path: str, body: bytes | None) -> str:
+    """The exact request, so a repeat can be told from a different request to the endpoint.
+    OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
+    route, _, query = path.partition("?")
+    digest = hashlib.blake2b(digest_size=12)
+    request = f"{method.upper()} {route}?{OAUTH_PARAMETER.sub('', query)}\n"
+    digest.update(request.encode("utf-8", "surrogateescape"))
+    if body:
+        if body[:6] == b"oauth_" or b"&oauth_" in body:
+            body = OAUTH_PARAMETER.sub("", body.decode("latin-1")).encode("latin-1")
+        digest.update(body)
+    return digest.hexdigest()

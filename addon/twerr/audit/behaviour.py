@@ -9,7 +9,6 @@ remember, and at most `max_entries` of each kind are kept.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import Counter
@@ -20,8 +19,6 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 from typing import NamedTuple
-
-from twerr.decode.redact import OAUTH_PARAMETER
 
 MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
 MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
@@ -49,6 +46,7 @@ VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its firs
 HANDLED_WELL = "handled well"  # a later request showed the client waiting, or going on
 NO_RETRY_SEEN = "no retry seen"  # no later request of the client: no evidence either way
 VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL, NO_RETRY_SEEN)  # worst first
+EXPIRY_PASS_SECONDS = 1.0  # errors are forgotten within this long after twerr_audit_memory
 MAX_UNFOLLOWED = 64  # errors kept per client that no later request of its own has followed
 _FORGIVEN_BY_SUCCESS = ("dead-credential", "write-while-blocked")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -173,6 +171,9 @@ class Tracker:
         # who -> its errors that no later request of its own has followed yet, by (kind,
         # endpoint), with when it had each answer
         self.unfollowed: OrderedDict[str, dict[Followed, float]] = OrderedDict()
+        # no remembered entry is older than this (a lower bound): _expire skips while it holds
+        self.oldest = math.inf
+        self.next_pass = -math.inf  # and it looks at most once a second of the flows' time
         self.kinds: dict[str, KindTally] = {}
 
     def knows(self, who: str) -> bool:
@@ -317,9 +318,11 @@ class Tracker:
                 _put(self.missing, (call.who, ident), outcome, self.max_entries)
             if outcome.missing:
                 _put(self.told, call.who, outcome.end, self.max_entries)
+                self.oldest = min(self.oldest, outcome.end)
             return
         if not outcome.is_error:
             return
+        self.oldest = min(self.oldest, outcome.end)  # every entry made below is stamped so
         _put(self.told, call.who, outcome.end, self.max_entries)
         waiting = self.unfollowed.get(call.who) or {}
         waiting[(outcome.kind, call.endpoint)] = outcome.end
@@ -355,6 +358,9 @@ class Tracker:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.thresholds.memory
+        if self.oldest >= horizon or now < self.next_pass:
+            return  # nothing is old enough to go, or a pass was made in the last second
+        self.next_pass = now + EXPIRY_PASS_SECONDS
         while self.spells and next(iter(self.spells.values())).last.end < horizon:
             self.spells.popitem(last=False)
         for table in (self.limited, self.refused, self.blocked, self.missing):
@@ -364,6 +370,7 @@ class Tracker:
             self.told.popitem(last=False)
         while self.unfollowed and max(next(iter(self.unfollowed.values())).values()) < horizon:
             self.unfollowed.popitem(last=False)
+        self.oldest = horizon  # what is left came after it (tables are kept in time order)
 
 
 def _before(outcome: Outcome | None, call: Call) -> Outcome | None:
@@ -383,17 +390,3 @@ _ID_WORD = re.compile(r"[A-Za-z0-9_]+")
 
 def _ids_in(target: str) -> set[str]:
     return set(_ID_WORD.findall(target))
-
-
-def fingerprint(method: str, path: str, body: bytes | None) -> str:
-    """The exact request, so a repeat can be told from a different request to the endpoint.
-    OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
-    route, _, query = path.partition("?")
-    digest = hashlib.blake2b(digest_size=12)
-    request = f"{method.upper()} {route}?{OAUTH_PARAMETER.sub('', query)}\n"
-    digest.update(request.encode("utf-8", "surrogateescape"))
-    if body:
-        if body[:6] == b"oauth_" or b"&oauth_" in body:
-            body = OAUTH_PARAMETER.sub("", body.decode("latin-1")).encode("latin-1")
-        digest.update(body)
-    return digest.hexdigest()
