@@ -371,3 +371,13 @@ def test_a_finding_about_the_error_is_not_handling_it():
     judged = tracker.observe(call(1), rate_limited(1.1, reset=60))
     assert judged.finding.name == "early-retry" and judged.handled == ()
     assert tracker.verdicts()[0]["verdict"] == "retry too early"
+
+
+def test_errors_are_forgotten_also_when_the_flows_come_out_of_time_order():
+    # a report over files given out of order: one flow far in the future must not stop the
+    # forgetting of what came before it
+    tracker = Tracker(Thresholds(memory=900))
+    tracker.observe(call(-5, "/1.1/x.json", who="yves"), expired(-5))
+    tracker.observe(call(1e9, who="zoe"), ok(1e9))
+    tracker.observe(call(0), duplicate(0.1))
+    assert tracker.observe(call(3600), duplicate(3600.1)).finding is None  # an hour later

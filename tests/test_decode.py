@@ -833,3 +833,11 @@ def test_headers_read_the_same_from_raw_pairs_in_any_case_and_from_a_mapping():
     assert decoded[0].rate_limit.retry_after_at == 1648975840
     assert all(other == decoded[0] for other in decoded[1:3])
     assert decoded[3].rate_limit.window.remaining == 7  # a dict keeps the last: its own choice
+
+
+def test_a_remembered_error_body_is_decoded_the_same_with_or_without_a_path():
+    body = b'{"errors":[{"code":32,"message":"Could not authenticate you."}]}'
+    first = decode(401, {}, body, path="/oauth/request_token")
+    again = decode(401, {}, body)  # no path: the body's shape names the API
+    assert (first.api, again.api) == (None, "v1.1")
+    assert decode(401, {}, body, path="/oauth/request_token").api is None

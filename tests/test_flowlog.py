@@ -57,3 +57,16 @@ def test_nothing_is_counted_while_the_logger_is_off(log, caplog):
     caplog.set_level(logging.ERROR, logger="twerr.flows")
     log.say(logging.INFO, "k", "text")
     assert log.printed == {}
+
+
+def test_a_line_printed_with_a_count_is_not_counted_twice_at_exit(log, clock, caplog):
+    caplog.set_level(logging.INFO)
+    for at in (0, 1, 2, 11, 12, 13):
+        clock[0] = 1000.0 + at
+        log.say(logging.INFO, "k", "GET x → 429 88")
+    log.flush()
+    assert printed(caplog) == [
+        "GET x → 429 88",
+        "GET x → 429 88 (2 more like it since it was last printed)",
+        "GET x → 429 88 (2 more like it since)",
+    ]

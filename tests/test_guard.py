@@ -110,7 +110,8 @@ def test_a_failure_while_forging_lets_the_request_go_upstream(monkeypatch, caplo
     assert_logged_once(caplog, "Injector.request", flow)
 
 
-def test_a_fault_that_fails_partway_gives_its_rule_its_count_back(monkeypatch, caplog):
+@pytest.mark.parametrize("phase", ["request", "response"])
+def test_a_fault_that_fails_partway_gives_its_rule_its_count_back(monkeypatch, caplog, phase):
     real_forge, calls = answer.forge, []
 
     def fails_once(*args, **kwargs):
@@ -121,7 +122,7 @@ def test_a_fault_that_fails_partway_gives_its_rule_its_count_back(monkeypatch, c
 
     monkeypatch.setattr(answer, "forge", fails_once)
     first, second = make_flow(), make_flow()
-    _, injector = run({"twerr_inject": [":~u update:130:times=1"]}, first, second)
+    _, injector = run({"twerr_inject": [f":~u update:130:times=1,phase={phase}"]}, first, second)
     assert first.response.status_code == 403 and first.metadata["twerr"]["injected"] is None
     assert second.response.status_code == 503  # times=1 was not spent on the failed one
     assert second.metadata["twerr"]["injected"]["fault"] == "130"

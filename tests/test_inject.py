@@ -102,8 +102,8 @@ def hooked(proxy: Proxy) -> list[str]:
     return [name for name in hooks if getattr(proxy.twerr, name, None) is not None]
 
 
-ALWAYS = ["responseheaders", "response", "error"]
-WITH_RULES = ["requestheaders", "request", *ALWAYS]
+ALWAYS = ["requestheaders", "responseheaders", "response", "error"]
+WITH_RULES = ["requestheaders", "request", "responseheaders", "response", "error"]
 
 
 async def busy(proxy: Proxy) -> bool:
@@ -117,9 +117,9 @@ async def busy(proxy: Proxy) -> bool:
 
 
 @scenario
-async def test_the_request_hooks_are_there_only_while_a_fault_can_be_asked_for(proxy_factory):
+async def test_the_request_hook_is_there_only_while_a_fault_can_be_asked_for(proxy_factory):
     proxy = proxy_factory()
-    assert hooked(proxy) == ALWAYS  # no rules: mitmproxy finds no request hooks
+    assert hooked(proxy) == ALWAYS  # no rules: mitmproxy finds no request hook
     proxy.configure(twerr_inject=[":~m POST:http503:phase=response"])
     assert hooked(proxy) == WITH_RULES
     flow = make_flow()
@@ -476,6 +476,41 @@ async def test_a_replay_that_is_not_injected_loses_the_old_record(proxy_factory)
     await proxy.send(flow)
     assert flow.response.status_code == 200
     assert flow.metadata["twerr"]["injected"] is None and flow.marked != ":syringe:"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"twerr_inject": [":~u update:truncate"]}],  # no rules; a fault with nothing to cut
+    ids=["no rules", "a fault not carried out"],
+)
+@scenario
+async def test_a_replay_killed_or_left_alone_loses_the_old_record(proxy_factory, options):
+    proxy = proxy_factory(twerr_inject=[":~u update:187:times=1"])
+    flow = await proxy.send(make_flow())
+    assert flow.marked == ":syringe:"
+    proxy.configure(twerr_inject=options.get("twerr_inject", []))
+    flow.response = None  # mitmproxy replays a flow in place
+    addons = proxy.tctx.master.addons
+    await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
+    await addons.handle_lifecycle(HttpRequestHook(flow))
+    if not options:  # the user kills this replay before it is answered
+        flow.kill()
+        await addons.handle_lifecycle(HttpErrorHook(flow))
+    else:  # the API answers with an empty body: truncate has nothing to cut
+        flow.response = http.Response.make(200, b"")
+        await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
+        await addons.handle_lifecycle(HttpResponseHook(flow))
+    assert flow.metadata["twerr"]["injected"] is None and flow.marked != ":syringe:"
+
+
+def test_recorded_flows_are_classified_by_a_synchronous_call_as_script_run_makes(proxy_factory):
+    proxy = proxy_factory()  # no rules: script.run calls every hook from a sync context
+    flow = make_flow()
+    body = b'{"errors":[{"code":187,"message":"Status is a duplicate."}]}'
+    flow.response = http.Response.make(403, body, {"content-type": "application/json"})
+    for hook in (HttpResponseHeadersHook(flow), HttpResponseHook(flow)):
+        proxy.tctx.master.addons.invoke_addon_sync(proxy.twerr, hook)
+    assert flow.metadata["twerr"]["errors"][0]["code"] == 187
 
 
 @scenario

@@ -1,7 +1,7 @@
 """Twerr, the one object mitmproxy sees: twerr's options, commands and flow hooks.
 
 mitmproxy dispatches every event to every addon object and every hook it finds on it, at about
-14 k instructions a hook a flow (docs/performance.md): so one object, and the request hooks
+14 k instructions a hook a flow (docs/performance.md): so one object, and the request hook
 only while a fault can be asked for. Each hook hands the flow to the components
 (components.py) in their order, as plain calls. A hook returns an awaitable only while the
 injector has something to do to the flow, so most flows cost no coroutine at all.
@@ -36,14 +36,13 @@ class Twerr:
         self.parts.injector.rules.on_change = self._request_hooks_follow_rules
 
     def _request_hooks_follow_rules(self) -> None:
-        """`requestheaders` and `request` are hooks only while the injector has rules (or the
-        header is honoured): mitmproxy looks a hook up by name on every event."""
+        """`request` is a hook only while the injector has rules (or the header is honoured):
+        mitmproxy looks a hook up by name on every event."""
         wanted = self.parts.injector.has_rules
         if wanted and "request" not in vars(self):
-            self.requestheaders = self._requestheaders
             self.request = self._request
         elif not wanted and "request" in vars(self):
-            del self.requestheaders, self.request
+            del self.request
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -77,21 +76,21 @@ class Twerr:
 
     # ---- flow hooks: the components in order ---------------------------------------------------
 
-    def _requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
         self.parts.injector.requestheaders(flow)
 
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from a sync context
     def _request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         return self.parts.injector.request(flow)
 
-    @inspect.markcoroutinefunction
+    # responseheaders and response are not marked as coroutine functions: they return an
+    # awaitable only for a flow whose (marked) request hook chose a fault, so `script.run`,
+    # which calls hooks synchronously, can still classify recorded flows.
     def responseheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         self.parts.streams.responseheaders(flow)
         return self.parts.injector.responseheaders(flow)
 
-    @inspect.markcoroutinefunction
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        self.parts.injector.forget_stale(flow)
         faulting = self.parts.injector.response(flow)
         if faulting is not None:
             return self._classify_after(faulting, flow)
@@ -103,7 +102,6 @@ class Twerr:
         self.parts.classifier.response(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self.parts.injector.forget_stale(flow)
         self.parts.injector.error(flow)
         self.parts.classifier.error(flow)
 

@@ -43,16 +43,20 @@ class FlowLog:
             before.repeats += 1
             self.printed[key] = before
             return
-        if before is not None and before.repeats:
-            text = f"{text} ({before.repeats} more like it since it was last printed)"
         self.printed[key] = _Printed(now, level, text)
         if len(self.printed) > MAX_LINES:
-            del self.printed[next(iter(self.printed))]
+            self._say_repeats(self.printed.pop(next(iter(self.printed))))
+        if before is not None and before.repeats:
+            text = f"{text} ({before.repeats} more like it since it was last printed)"
         logger.log(level, text)
 
     def flush(self) -> None:
         """Say the repeats not yet said (when mitmproxy stops)."""
         for line in self.printed.values():
-            if line.repeats:
-                logger.log(line.level, f"{line.text} ({line.repeats} more like it since)")
+            self._say_repeats(line)
         self.printed.clear()
+
+    @staticmethod
+    def _say_repeats(line: _Printed) -> None:
+        if line.repeats:
+            logger.log(line.level, f"{line.text} ({line.repeats} more like it since)")

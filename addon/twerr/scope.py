@@ -7,9 +7,8 @@ from typing import Any
 from mitmproxy import flowfilter
 from mitmproxy import http
 
-from twerr.inject.matcher import Facts
 from twerr.inject.matcher import check_nesting
-from twerr.inject.matcher import compile_filter
+from twerr.inject.matcher import matches
 from twerr.options import DEFAULT_SCOPE
 
 
@@ -22,17 +21,14 @@ def parse_scope(expression: str) -> flowfilter.TFilter:
 
 
 class Scope:
-    """Owns the filter; the other components ask it whether a flow is theirs. The filter is
-    compiled as the rules' are (matcher.py): the host it reads is the one the client asked
-    for, without mitmproxy's costlier `pretty_host`, on a path every flow takes."""
+    """Owns the filter; the other components ask it whether a flow is theirs."""
 
     def __init__(self) -> None:
         self.use(DEFAULT_SCOPE)
 
     def use(self, expression: str) -> None:
         """ValueError names what is wrong with the filter; the scope in force stays then."""
-        parsed = parse_scope(expression)
-        self.filter, self.test = parsed, compile_filter(parsed)
+        self.filter = parse_scope(expression)
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "twerr_scope" in updated:
@@ -44,7 +40,4 @@ class Scope:
                 ) from e
 
     def __call__(self, flow: http.HTTPFlow) -> bool:
-        try:
-            return self.test(flow, Facts(flow))
-        except TypeError:  # a body mitmproxy cannot decode (a codec's name as its encoding)
-            return False
+        return matches(self.filter, flow)

@@ -173,7 +173,7 @@ class Tracker:
         self.unfollowed: OrderedDict[str, dict[Followed, float]] = OrderedDict()
         # no remembered entry is older than this (a lower bound): _expire skips while it holds
         self.oldest = math.inf
-        self.next_pass = -math.inf  # and it looks at most once a second of the flows' time
+        self.last_pass = -math.inf  # and it looks at most once a second of the flows' time
         self.kinds: dict[str, KindTally] = {}
 
     def knows(self, who: str) -> bool:
@@ -208,7 +208,8 @@ class Tracker:
         waiting = self.unfollowed.get(call.who)
         if not waiting:
             return ()
-        followed = [key for key, answered in waiting.items() if answered <= call.start]
+        memory = self.thresholds.memory  # an error older than that is forgotten, not followed
+        followed = [key for key, at in waiting.items() if 0 <= call.start - at <= memory]
         for key in followed:
             del waiting[key]
         if not waiting:
@@ -325,6 +326,7 @@ class Tracker:
         self.oldest = min(self.oldest, outcome.end)  # every entry made below is stamped so
         _put(self.told, call.who, outcome.end, self.max_entries)
         waiting = self.unfollowed.get(call.who) or {}
+        waiting.pop((outcome.kind, call.endpoint), None)  # the latest goes last
         waiting[(outcome.kind, call.endpoint)] = outcome.end
         if len(waiting) > MAX_UNFOLLOWED:
             del waiting[next(iter(waiting))]
@@ -358,9 +360,9 @@ class Tracker:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.thresholds.memory
-        if self.oldest >= horizon or now < self.next_pass:
-            return  # nothing is old enough to go, or a pass was made in the last second
-        self.next_pass = now + EXPIRY_PASS_SECONDS
+        if self.oldest >= horizon or 0 <= now - self.last_pass < EXPIRY_PASS_SECONDS:
+            return  # nothing is old enough to go, or a pass was made a moment before
+        self.last_pass = now
         while self.spells and next(iter(self.spells.values())).last.end < horizon:
             self.spells.popitem(last=False)
         for table in (self.limited, self.refused, self.blocked, self.missing):

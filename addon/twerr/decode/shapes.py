@@ -97,7 +97,7 @@ def _decode_small_error(
         status,
         decoder.content_type,
         headers.get("content-encoding", ""),
-        decoder.api("success"),  # the path's API; "success" names none by itself
+        decoder.api("success") if decoder.path else "no path",  # else the shape decides
         body,
     )
     known = _SMALL_ERRORS.get(key)

@@ -54,6 +54,8 @@ def read_headers(headers: Headers) -> dict[str, str]:
                     if type(name) is bytes and name.islower():
                         continue  # lower case, as HTTP/2 requires and the API sends them
                     break  # a name in another case or type: read them all the general way
+                if type(value) is not bytes:
+                    break  # as the general way reads it: a bytes value, or a str
                 if key not in out:
                     out[key] = value.decode("latin-1")
             else:

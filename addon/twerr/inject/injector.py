@@ -225,21 +225,19 @@ class Injector:
     # ---- hooks: each returns at once, or an awaitable, when there is something to do -------
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.live and flow.request.stream and self.has_rules:
+        if not flow.live:
+            return
+        if record.was_injected(flow) or (flow.request.stream and self.has_rules):
             self._requestheaders(flow)
 
     @guard.hook
     def _requestheaders(self, flow: http.HTTPFlow) -> None:
+        record.forget_injected(flow)  # a replay: the record of the last pass does not hold
         # A streamed body (stream_large_bodies) would reach the API before the request hook
         # could decide: buffer it when a rule, or the header, may ask for a fault.
-        if self.scope(flow) and self.chooser.wants_buffering(flow, self.rules.rules):
+        streamed = flow.request.stream and self.has_rules and self.scope(flow)
+        if streamed and self.chooser.wants_buffering(flow, self.rules.rules):
             flow.request.stream = False
-
-    def forget_stale(self, flow: http.HTTPFlow) -> None:
-        """A replayed flow carries the record of its last pass: unless a fault acts on it
-        this time, that record does not hold (called before the response or error hooks)."""
-        if flow.id not in self.active and flow.live and record.was_injected(flow):
-            record.forget_injected(flow)
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if not self.has_rules or flow.response or flow.error or not flow.live:
@@ -320,25 +318,27 @@ class Injector:
     @guard.hook
     async def _response(self, flow: http.HTTPFlow) -> None:
         pending = self.pending.pop(flow.id, None)
-        try:
-            if pending is None or flow.response is None:
-                return
-            if pending.window is not None:
-                await self.flights.stamp_window(flow, pending)
-            elif pending.detour is not None:  # already sent, slowly: record what was sent
-                if flow.response.raw_content is None:
-                    flow.response.raw_content = bytes(pending.detour.body)
-                self.flights.settle(flow, pending.record)
-            elif pending.active.rule.fault == "slow":  # answered before the relay was asked
-                self.flights.undo(flow, pending.active, "nothing to do it to")
-            else:
-                kept = original(flow.response, flow.request.path)
-                await delay(pending.active.rule, flow)
-                if pending.active.rule.fault != "pass":
-                    pending.record["original"] = kept
-                await self.flights.carry_out(flow, pending.active, pending.record, self.seed)
-        finally:
-            self.active.pop(flow.id, None)
+        if pending is not None and flow.response is not None:
+            await self._act_on_answer(flow, pending)
+        # only now: had acting failed, guard would call forget(), which needs the rule
+        self.active.pop(flow.id, None)
+
+    async def _act_on_answer(self, flow: http.HTTPFlow, pending: Pending) -> None:
+        assert flow.response is not None
+        if pending.window is not None:
+            await self.flights.stamp_window(flow, pending)
+        elif pending.detour is not None:  # already sent, slowly: record what was sent
+            if flow.response.raw_content is None:
+                flow.response.raw_content = bytes(pending.detour.body)
+            self.flights.settle(flow, pending.record)
+        elif pending.active.rule.fault == "slow":  # answered before the relay was asked
+            self.flights.undo(flow, pending.active, "nothing to do it to")
+        else:
+            kept = original(flow.response, flow.request.path)
+            await delay(pending.active.rule, flow)
+            if pending.active.rule.fault != "pass":
+                pending.record["original"] = kept
+            await self.flights.carry_out(flow, pending.active, pending.record, self.seed)
 
     @guard.hook
     def _error(self, flow: http.HTTPFlow) -> None:

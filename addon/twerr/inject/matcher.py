@@ -37,8 +37,8 @@ class Facts:
 
     @property
     def host(self) -> str:
-        if self._host is None:  # what pretty_host gives, without its costly validation
-            self._host = mitm.requested_host(self.flow.request)
+        if self._host is None:
+            self._host = self.flow.request.pretty_host
         return self._host
 
 
