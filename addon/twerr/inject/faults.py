@@ -33,7 +33,6 @@ Act = Callable[["http.HTTPFlow", "ActiveRule", int], Awaitable[bool]]
 @dataclass(frozen=True, slots=True)
 class Fault:
     name: str
-    does: str  # what it does, in a few words (for the help and the docs)
     act: Act
     phase: Phase = "request"  # when it acts, unless the rule says phase=response
     response_only: bool = False  # it acts on the API's own response: phase=response only
@@ -89,40 +88,24 @@ async def _slow(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
     return False  # carried out by the slow detour as the API answers, never here
 
 
-ANSWER = Fault("answer", "answer with the API's own error, forged", _answer)
+ANSWER = Fault("answer", _answer)  # the API's own error, forged
 NETWORK: dict[str, Fault] = {
     fault.name: fault
     for fault in (
-        Fault("reset", "drop the connection with a TCP reset", _reset, breaks=True),
-        Fault(
-            "timeout",
-            "hold the request until the client gives up (hold=SECONDS), then close",
-            _timeout,
-            param="hold",
-            breaks=True,
-        ),
-        Fault("empty", "close the connection without an answer", _empty, breaks=True),
-        Fault(
-            "truncate",
-            "send half the API's body under its full length, then close",
-            _truncate,
-            phase="response",
-            response_only=True,
-            breaks=True,
-        ),
-        Fault(
-            "slow",
-            "trickle the API's answer out (rate=BYTES_PER_SECOND)",
-            _slow,
-            phase="response",
-            response_only=True,
-            param="rate",
-            keeps_answer=True,
-        ),
-        Fault("pass", "let the request through, only later (delay=MS)", _pass, keeps_answer=True),
+        # drop the connection with a TCP reset
+        Fault("reset", _reset, breaks=True),
+        # hold the request until the client gives up (hold=SECONDS), then close
+        Fault("timeout", _timeout, param="hold", breaks=True),
+        # close the connection without an answer
+        Fault("empty", _empty, breaks=True),
+        # send half the API's body under its full length, then close
+        Fault("truncate", _truncate, phase="response", response_only=True, breaks=True),
+        # trickle the API's answer out (rate=BYTES_PER_SECOND)
+        Fault("slow", _slow, phase="response", response_only=True, param="rate", keeps_answer=True),
+        # let the request through, only later (delay=MS)
+        Fault("pass", _pass, keeps_answer=True),
     )
 }
-PARAMS = frozenset(fault.param for fault in NETWORK.values() if fault.param)
 
 
 def fault(name: str) -> Fault:

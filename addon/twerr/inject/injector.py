@@ -128,7 +128,7 @@ class InFlight:
         if flow.id in self.active:
             self.active[flow.id] = None
 
-    def forget(self, flow: http.HTTPFlow) -> Pending | None:
+    def forget(self, flow: http.HTTPFlow) -> None:
         """A hook failed on the flow (guard has put it back as it was): nothing more is done
         to it, and a fault it did not get gives its rule's count back."""
         active = self.active.pop(flow.id, None)
@@ -137,7 +137,6 @@ class InFlight:
         pending = self.pending.pop(flow.id, None)
         if pending is not None:
             self.call_off_detour(flow, pending)
-        return pending
 
     def call_off_detour(self, flow: http.HTTPFlow, pending: Pending) -> None:
         if pending.detour is not None:
