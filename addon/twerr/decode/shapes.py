@@ -189,10 +189,7 @@ class _Decoder(BodyReader):
         return self.decode_object(data, success=True)
 
     def worth_a_look(self) -> bool:
-        """v1.1 successes never carry errors (media uploads aside): skip their bodies."""
-        if "html" in self.content_type:
-            return True
-        return not self.path.startswith("/1.1/") or "/media/" in self.path
+        return not _skipped(self.path, self.headers)
 
     def decode_edge_page(self, content: bytes) -> Decoded | None:
         title = _html_title(content)
