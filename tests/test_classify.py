@@ -87,7 +87,11 @@ def test_every_reference_flow_is_annotated_and_untouched(sample):
         assert (meta["errors"], flow.comment, flow.marked) == ([], "", "")
     else:
         assert flow.marked
-        assert len(flow.comment.splitlines()) == len(meta["errors"])
+        quota_lines = 1 if meta["quota"] else 0  # which limit binds, for a 429, 402 or cap
+        assert len(flow.comment.splitlines()) == len(meta["errors"]) + quota_lines
+        assert bool(meta["quota"]) == (
+            sample.status in (402, 429) or meta["category"] in ("rate_limit", "billing")
+        )
 
 
 @pytest.mark.parametrize(
@@ -121,7 +125,13 @@ def test_comment_line_for_a_duplicate():
 
 def test_rate_limit_comment_says_when_to_retry():
     flow, meta = classified("v1.1-88-rate-limit")
-    assert flow.comment.endswith("Retry after 2022-04-03T09:04:40Z.")
+    assert flow.comment.endswith(
+        "\nquota: blocked by the 15-minute window (0/900, resets 2022-04-03 09:04:40Z)"
+    )
+    assert (meta["quota"]["binding"], meta["quota"]["retry_at_utc"]) == (
+        "window",
+        "2022-04-03T09:04:40Z",
+    )
     assert meta["retry_at"] == 1648976680
     assert meta["rate_limit"]["remaining"] == 0
 
@@ -130,7 +140,11 @@ def test_24_hour_cap_points_at_the_day_reset():
     flow, meta = classified("v2-429-app-24h-cap")
     assert meta["rate_limit"]["exhausted"] == ["app_24h"]
     assert meta["retry_at_utc"] == "2022-10-08T20:46:40Z"
-    assert "Retry after 2022-10-08T20:46:40Z" in flow.comment
+    assert flow.comment.endswith(
+        "\nquota: blocked by the app 24-hour cap (0/1000, resets 2022-10-08 20:46:40Z); "
+        "the 15-minute window has 49 left: retrying at its reset will fail"
+    )
+    assert meta["quota"]["retry_at_utc"] == meta["retry_at_utc"]
 
 
 def test_undecodable_body_is_said_so():
@@ -314,7 +328,9 @@ def test_one_log_line_per_error_flow(caplog):
     ) in lines
     assert any(
         line.startswith("GET api.twitter.com/1.1/statuses/user_timeline.json → 429 88 ")
-        and line.endswith("[rate_limit; retry after 2022-04-03T09:04:40Z]")
+        and line.endswith(
+            "[rate_limit; blocked by the 15-minute window (0/900, resets 2022-04-03 09:04:40Z)]"
+        )
         for line in lines
     )
 

@@ -163,8 +163,11 @@ def test_the_text_report(proxy):
         "Errors by kind",
         "Errors by category",
         "Errors by endpoint",
+        "Quotas: which limit refused the requests",
         "Coverage: endpoint x error",
     ]
+    quota = next(line for line in lines if "blocked by the 15-minute window" in line)
+    assert quota.split()[:5] == ["1", "GET", "/1.1/search/tweets.json", "window", "at"]
     row = next(line for line in lines if " 88 Rate limit exceeded " in line)
     expected = "1 1 0 88 Rate limit exceeded rate_limit 2026-01-01T00:00:50Z 2026-01-01T00:00:50Z"
     assert " ".join(row.split()) == expected + " retry after the rate-limit reset no retry seen"

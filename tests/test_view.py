@@ -54,7 +54,7 @@ def test_renders_meaning_action_and_rate_limit():
     assert "88 Rate limit exceeded" in text
     assert "meaning:  The request limit for this resource has been reached" in text
     assert "action:   Wait until x-rate-limit-reset" in text
-    assert "Advice: retry after 2022-04-03T09:04:40Z." in text
+    assert "Advice: blocked by the 15-minute window (0/900, resets 2022-04-03 09:04:40Z)." in text
     assert "15-minute window: 0/900 remaining, resets 2022-04-03T09:04:40Z" in text
     assert '"code": 88' in text  # the body, pretty-printed
 

@@ -90,7 +90,8 @@ class Classifier:
 def annotate(flow: http.HTTPFlow, decoded: Decoded) -> Record:
     """Write the decoding onto the flow, replacing what twerr wrote there before (if anything)."""
     previous = record.stored(flow)
-    meta = record.of_decoded(decoded, mitm.endpoint(flow))
+    answered = flow.response.timestamp_start if flow.response else flow.timestamp_created
+    meta = record.of_decoded(decoded, mitm.endpoint(flow), answered)
     meta["injected"] = previous["injected"]
 
     ours = "\n".join(explain.comment_lines(meta))

@@ -39,6 +39,8 @@ def worth_a_view(meta: Record) -> bool:
 
 
 def retry_advice(meta: Record) -> str:
+    if quota := meta.get("quota"):  # which limit binds says more than the error's advice
+        return quota["summary"]
     if meta["retry"] == "after_reset" and meta.get("retry_at_utc"):
         return f"retry after {meta['retry_at_utc']}"
     return RETRY_WORDS[meta["retry"]]
@@ -47,7 +49,9 @@ def retry_advice(meta: Record) -> str:
 def comment_lines(meta: Record) -> list[str]:
     """One line per error: `187 Status is a duplicate — The status text has already been...`"""
     lines = [f"{error['label']} — {error['meaning']}" for error in meta["errors"]]
-    if meta["retry"] == "after_reset" and meta.get("retry_at_utc") and lines:
+    if (quota := meta.get("quota")) and lines:
+        lines.append(f"quota: {quota['summary']}")
+    elif meta["retry"] == "after_reset" and meta.get("retry_at_utc") and lines:
         lines[0] += f" Retry after {meta['retry_at_utc']}."
     if meta["shape"] in ("undecodable", "unexpected-json") and meta["note"]:
         note = f"{meta['shape']} body: {meta['note']}"

@@ -27,6 +27,8 @@ from twerr.decode import Decoded
 from twerr.decode import RateLimit
 from twerr.decode import Window
 from twerr.decode import utc
+from twerr.decode.quota import Quota
+from twerr.decode.quota import quota_of
 
 if TYPE_CHECKING:  # flows are only read here: the record stays a pure module
     from mitmproxy import http
@@ -100,6 +102,27 @@ class HandledRecord(TypedDict):
     endpoint: str  # the endpoint that gave it: "GET /2/tweets/:id"
 
 
+class QuotaRecord(TypedDict):
+    """Which limit refuses a 429, a 402 or a usage cap, and when a retry can first succeed."""
+
+    spent: list[str]  # credits, usage_cap, window, app_24h, user_24h, connections, unseen
+    binding: str | None  # the one freed last: spent[0]
+    retry_at: int | None  # epoch seconds, when a time is known
+    retry_at_utc: str | None
+    retry_when: str  # "at", "next-period", "credits-added", "backoff"
+    summary: str  # the line shown in the comment, the log line, the view and the report
+
+
+class CostRecord(TypedDict):
+    """What the emulated wallet (twerr_credits) charged for this request."""
+
+    usd: float
+    per: str  # "resource" (each new resource returned) or "request"
+    resources: int  # resources billed (0 for a request-priced one)
+    balance: float  # the wallet after this charge
+    repeat: bool  # the client had paid for this very request before
+
+
 class Record(TypedDict):
     status: int
     status_text: str
@@ -120,11 +143,15 @@ class Record(TypedDict):
     comment: str  # the lines twerr added to flow.comment
     marker: str | None  # the marker twerr set (None: it left the flow's own marker)
     handled: list[HandledRecord]  # the audit's: earlier errors this request handled well
+    quota: NotRequired[QuotaRecord | None]  # added in 0.2: absent from older flow files
+    cost: NotRequired[CostRecord | None]  # the wallet's charge, when twerr_credits is set
 
 
-def of_decoded(decoded: Decoded, endpoint: str = "") -> Record:
-    """The record of a decoding, before any component added to it."""
+def of_decoded(decoded: Decoded, endpoint: str = "", now: float | None = None) -> Record:
+    """The record of a decoding, before any component added to it. `now`: when the response
+    came (the quota line writes times on that UTC day without their date)."""
     headline, retry_at = decoded.headline, decoded.retry_at
+    quota = quota_of(decoded, now) if headline is not None else None
     return {
         "status": decoded.status,
         "status_text": decoded.status_text,
@@ -145,6 +172,18 @@ def of_decoded(decoded: Decoded, endpoint: str = "") -> Record:
         "comment": "",
         "marker": None,
         "handled": [],
+        "quota": of_quota(quota) if quota else None,
+    }
+
+
+def of_quota(quota: Quota) -> QuotaRecord:
+    return {
+        "spent": list(quota.spent),
+        "binding": quota.binding,
+        "retry_at": quota.retry_at,
+        "retry_at_utc": utc(quota.retry_at),
+        "retry_when": quota.retry_when,
+        "summary": quota.summary,
     }
 
 

@@ -73,6 +73,28 @@ def tables(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]
             ],
         ),
         (
+            "Quotas: which limit refused the requests",
+            ["count", "endpoint", "binding", "retry", "last said"],
+            [
+                [r["count"], r["endpoint"], r["binding"], r["retry_when"], r["last"]]
+                for r in data.get("quotas", ())
+            ],
+        ),
+        (
+            "Spend by endpoint (twerr_credits)",
+            ["requests", "usd", "failed usd", "repeated usd", "endpoint"],
+            [
+                [
+                    r["requests"],
+                    _usd(r["usd"]),
+                    _usd(r["failed_usd"]),
+                    _usd(r["repeated_usd"]),
+                    r["endpoint"],
+                ]
+                for r in data.get("spend", {}).get("endpoints", ())
+            ],
+        ),
+        (
             "Coverage: endpoint x error",
             ["endpoint", "error", "injected", "real", "client", "findings"],
             [[*(r[key] for key in CELL_COLUMNS), _counts(r["findings"])] for r in data["coverage"]],
@@ -96,6 +118,10 @@ def render_text(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _usd(value: float) -> str:
+    return f"${value:.3f}"
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} x{count}" for name, count in counts.items())
 
@@ -109,6 +135,10 @@ def _headline(data: dict[str, Any]) -> str:
     span = ""
     if data["first_seen"]:
         span = f", {data['first_seen']} to {data['last_seen']}"
+    spend = data.get("spend") or {}
+    if spend.get("usd"):
+        share = f"{spend['failed_or_repeated_share']:.0%}"
+        span += f"; {_usd(spend['usd'])} of credits spent, {share} on failed or repeated requests"
     return (
         f"twerr report: {data['responses']} Twitter API responses, {data['errors']} errors "
         f"({data['real']} real, {data['injected']} injected), {data['findings']} audit "

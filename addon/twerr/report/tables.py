@@ -23,6 +23,7 @@ from twerr.decode import utc
 from twerr.inject.windows import endpoint_key
 from twerr.record import Record
 from twerr.record import storable
+from twerr.report.quotas import QuotaTables
 
 NOT_AUDITED = "not audited"
 MAX_ENDPOINTS = 2_000  # rarer endpoints beyond this are counted as "other"
@@ -76,6 +77,7 @@ class Report:
         self.cells: dict[tuple[str, str], Cell] = {}
         self.minutes: dict[int, Counter[str]] = {}  # errors per minute, by category
         self.error_categories: dict[str, list[int]] = {}  # category -> [errors, injected]
+        self.quota_tables = QuotaTables()
         self.audited = True  # False: the audit was off, so no verdict can be given
 
     def add(self, meta: Record, *, method: str, path: str, when: float) -> None:
@@ -88,6 +90,7 @@ class Report:
         self.categories[meta["category"]] += 1
         endpoint, row = self._endpoint(method, path)
         row.requests += 1
+        self.quota_tables.add(meta, endpoint)
         finding = meta.get("audit")
         if finding:
             kind, tally = self._kind(finding["error"], finding["error"], "", "")
@@ -200,6 +203,7 @@ class Report:
                 {"minute": _utc(minute), **dict(sorted(counts.items()))}
                 for minute, counts in sorted(self.minutes.items())
             ],
+            **self.quota_tables.to_dict(),
         }
 
     def _verdict(self, findings: Counter[str], handled: int) -> str:

@@ -1,0 +1,188 @@
+"""Which limit blocks a request, and when a retry can first succeed. Pure.
+
+A 429, a 402 or a usage cap can have several causes at once: the 15-minute window, the app's
+or the user's 24-hour cap, a monthly (or daily) usage cap, the account's credits. A retry
+succeeds only once every spent one is free again, so the limit that binds is the one freed
+last, and a client that sleeps until another one's reset wakes to the same error. The most
+common quota bug of X clients is exactly that: waiting for the 15-minute reset while a 24-hour
+or monthly cap blocks them, or retrying a 402 for days.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from twerr.decode.advice import ApiError
+from twerr.decode.decoded import Decoded
+from twerr.decode.ratelimit import Window
+
+LimitName = Literal[
+    "credits", "usage_cap", "window", "app_24h", "user_24h", "connections", "unseen"
+]
+RetryWhen = Literal["at", "next-period", "credits-added", "backoff"]
+
+CREDIT_PROBLEMS = frozenset({"credits", "credits-depleted"})  # X's two 402 forms
+USAGE_CAP_PROBLEM = "usage-capped"
+CONNECTIONS_PROBLEM = "streaming-connection"  # TooManyConnections: no header counts those
+_Clock = Callable[[int], str]  # epoch seconds as the line writes them
+NAMES: dict[LimitName, str] = {
+    "credits": "the account's credits",
+    "usage_cap": "the usage cap",
+    "window": "the 15-minute window",
+    "app_24h": "the app 24-hour cap",
+    "user_24h": "the user 24-hour cap",
+    "connections": "the stream's connection limit",
+    "unseen": "a limit no header shows",
+}
+
+
+@dataclass(slots=True)
+class Quota:
+    spent: tuple[LimitName, ...]  # the limits that refuse the request, the binding one first
+    retry_at: int | None  # epoch seconds: the earliest a retry can succeed, when known
+    retry_when: RetryWhen  # what a retry waits for
+    summary: str  # one line: what binds, until when, and which reset will not help
+
+    @property
+    def binding(self) -> LimitName | None:
+        return self.spent[0] if self.spent else None
+
+
+def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
+    """The quota reading of a refused request (a 429 or 402, or an error of the rate-limit or
+    billing kind); None for any other response. `now` is when the response came, to write
+    times on the same UTC day without their date."""
+    if decoded.status not in (402, 429) and decoded.category not in ("rate_limit", "billing"):
+        return None
+    rate = decoded.rate_limit
+    windows: dict[LimitName, Window | None] = {
+        "window": rate.window if rate else None,
+        "app_24h": rate.app_24h if rate else None,
+        "user_24h": rate.user_24h if rate else None,
+    }
+    slugs = {_slug(error) for error in decoded.errors}
+    cap = next((e for e in decoded.errors if _slug(e) == USAGE_CAP_PROBLEM), None)
+    spent: list[LimitName] = []
+    if slugs & CREDIT_PROBLEMS or decoded.status == 402:
+        spent.append("credits")
+    if cap is not None:
+        spent.append("usage_cap")
+    # the spent windows, the one freed last first; one that names no reset frees at no known time
+    emptied = [n for n, w in windows.items() if w is not None and w.remaining == 0]
+    emptied.sort(key=lambda n: _reset_or_never(windows[n]), reverse=True)
+    spent += emptied
+
+    retry_at: int | None = None
+    when: RetryWhen
+    if "credits" in spent:
+        when = "credits-added"
+    elif cap is not None:
+        when = "next-period"
+    elif emptied:
+        retry_at = windows[emptied[0]].reset  # type: ignore[union-attr]
+        when = "at" if retry_at is not None else "backoff"
+    else:
+        spent.append("connections" if CONNECTIONS_PROBLEM in slugs else "unseen")
+        retry_at = rate.retry_after_at if rate else None
+        when = "at" if retry_at is not None else "backoff"
+
+    def clock(epoch: int) -> str:
+        return _clock(epoch, now)
+
+    parts = [_describe(name, windows, cap, clock) for name in spent]
+    line = "blocked by " + " and ".join(parts)
+    line += _wait(when, spent, retry_at, windows, cap, clock)
+    line += _futile_resets(spent, retry_at, when, windows, clock)
+    return Quota(tuple(spent), retry_at, when, line)
+
+
+def _slug(error: ApiError) -> str:
+    return (error.type or "").rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
+def _reset_or_never(window: Window | None) -> float:
+    return float("inf") if window is None or window.reset is None else window.reset
+
+
+def _describe(
+    name: LimitName,
+    windows: dict[LimitName, Window | None],
+    cap: ApiError | None,
+    clock: _Clock,
+) -> str:
+    if name == "usage_cap" and cap is not None:
+        details = dict(cap.details)
+        period = details.get("period", "").lower()
+        scope = ", ".join(v for v in (details.get("scope"), details.get("product_name")) if v)
+        text = f"the {period} usage cap" if period else NAMES[name]
+        return f"{text} ({scope})" if scope else text
+    window = windows.get(name)
+    if window is None:
+        return NAMES[name]
+    used = f"{window.remaining}/{window.limit}" if window.limit is not None else "0 left"
+    resets = f", resets {clock(window.reset)}" if window.reset is not None else ""
+    return f"{NAMES[name]} ({used}{resets})"
+
+
+def _wait(
+    when: RetryWhen,
+    spent: list[LimitName],
+    retry_at: int | None,
+    windows: dict[LimitName, Window | None],
+    cap: ApiError | None,
+    clock: _Clock,
+) -> str:
+    if when == "credits-added":
+        return ": no retry succeeds until credits are added (or the spending limit is raised)"
+    if when == "next-period":
+        period = dict(cap.details).get("period", "").lower() if cap else ""
+        return f": no retry succeeds before the next {period or 'cap'} period".replace("  ", " ")
+    if when == "backoff":
+        return ": no header says when; back off"
+    assert retry_at is not None
+    binding = windows.get(spent[0])
+    if len(spent) == 1 and binding is not None and binding.reset == retry_at:
+        return ""  # the one spent limit already says when it resets
+    return f": retry at {clock(retry_at)}"
+
+
+def _futile_resets(
+    spent: list[LimitName],
+    retry_at: int | None,
+    when: RetryWhen,
+    windows: dict[LimitName, Window | None],
+    clock: _Clock,
+) -> str:
+    """The resets a client may wait for that free it too early: the windows other than the
+    binding limit, whose reset comes before the request can succeed."""
+    out = []
+    for name, window in windows.items():
+        if window is None or window.reset is None or (spent and spent[0] == name):
+            continue
+        if when == "at" and retry_at is not None and window.reset >= retry_at:
+            continue
+        if when == "backoff" and name in spent:
+            continue
+        if window.remaining == 0:
+            out.append(f"retrying at {NAMES[name]}'s reset ({clock(window.reset)}) will fail")
+        elif window.remaining is not None and name == "window":
+            out.append(
+                f"{NAMES[name]} has {window.remaining} left: retrying at its reset will fail"
+            )
+    return "".join(f"; {text}" for text in out)
+
+
+def _clock(epoch: int, now: float | None) -> str:
+    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than now."""
+    try:
+        moment = time.gmtime(epoch)
+        day = time.gmtime(now) if now is not None else moment
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
+    text = time.strftime("%H:%M" if moment.tm_sec == 0 else "%H:%M:%S", moment) + "Z"
+    if moment[:3] != day[:3]:
+        text = time.strftime("%Y-%m-%d ", moment) + text
+    return text
