@@ -79,7 +79,11 @@ def test_specs(spec, described, phase):
         (":~u x:http101", "unknown fault 'http101'"),
         (":~u x:88:reset=0", "reset: Input should be greater than or equal to 1"),
         (":~u x:88:ratelimit=15", "REQUESTS/SECONDS"),
-        (":~u x:88:ratelimit=0/900", "ratelimit.limit"),
+        (
+            ":~u x:88:ratelimit=0/900",
+            "ratelimit: limit: Input should be greater than or equal to 1",
+        ),
+        (":~u x:88:ratelimit=y", "or x for X's own limits"),
         (":~u x:88:ratelimit=15/900,phase=response", "no phase=response"),
         (":~u x:truncate:phase=request", "truncate acts on the API's response"),
         ("::pass", "fault 'pass' does nothing without delay"),

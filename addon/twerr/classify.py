@@ -93,6 +93,7 @@ def annotate(flow: http.HTTPFlow, decoded: Decoded) -> Record:
     answered = flow.response.timestamp_start if flow.response else flow.timestamp_created
     meta = record.of_decoded(decoded, mitm.endpoint(flow), answered)
     meta["injected"] = previous["injected"]
+    meta["cost"] = previous["cost"]
 
     ours = "\n".join(explain.comment_lines(meta))
     theirs = _without_block(flow.comment, previous["comment"])

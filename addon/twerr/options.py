@@ -44,7 +44,8 @@ OPTIONS = (
         "(187), an HTTP status (http503), a v2 problem type (usage-capped), an odd shape "
         "(429-no-reset), or reset, timeout, truncate, empty, slow, pass. <params>, "
         "comma-separated: p=0..1, times=N, after=N, every=N, ttl=SECONDS, delay=MS, "
-        "phase=request|response, ratelimit=REQUESTS/SECONDS (with 88), reset=SECONDS "
+        "phase=request|response, ratelimit=REQUESTS/SECONDS or ratelimit=x (X's documented "
+        "limits for the endpoint and token; with 88 or http429), reset=SECONDS "
         "(a 429's window), hold=SECONDS (timeout), rate=BYTES_PER_SECOND (slow).",
     ),
     Option(
@@ -74,6 +75,23 @@ OPTIONS = (
         100,
         "At most this many injected faults in progress at once (delays, timeouts); "
         "further ones are skipped, to protect a shared proxy.",
+    ),
+    Option(
+        "twerr_time_scale",
+        int,
+        1,
+        "Emulated time runs this many times faster: rate-limit windows, 24-hour caps, the "
+        "resets forged 429s name and the wallet's UTC days. Every reset a client is told is "
+        "the real time it comes at (at 900 a 15-minute window resets a second later).",
+    ),
+    Option(
+        "twerr_credits",
+        str,
+        "",
+        "An emulated pay-per-use wallet, in US dollars (e.g. 5 or 0.25): each successful "
+        "answer of a priced endpoint is charged as X's pricing page says (reads per resource, "
+        "once per UTC day; writes per request), and once it is spent every API request gets "
+        "X's 402. Empty: no wallet. Setting it again fills the wallet anew.",
     ),
     Option(
         "twerr_audit",

@@ -84,6 +84,7 @@ class InjectedRecord(TypedDict):
     injection: int | None  # how many times it has injected, this one included
     draw: float | None  # the random draw compared with p (None when p is 1)
     window: NotRequired[EmulatedWindow]  # an emulated rate-limit window's state
+    limits: NotRequired[dict[str, EmulatedWindow]]  # ratelimit=x: each of X's limits counted
     original: NotRequired[dict[str, Any]]  # the API's own response, when a fault replaced it
 
 
@@ -251,17 +252,20 @@ class Stored(TypedDict):
     injected: InjectedRecord | None
     comment: str
     marker: str | None
+    cost: CostRecord | None
 
 
 def stored(flow: http.HTTPFlow) -> Stored:
     previous = flow.metadata.get(KEY)
     if not isinstance(previous, dict):
-        return {"injected": None, "comment": "", "marker": None}
+        return {"injected": None, "comment": "", "marker": None, "cost": None}
     injected, comment, marker = (previous.get(k) for k in ("injected", "comment", "marker"))
+    cost = previous.get("cost")
     return {
         "injected": cast(InjectedRecord, injected) if isinstance(injected, dict) else None,
         "comment": comment if isinstance(comment, str) else "",
         "marker": marker if isinstance(marker, str) else None,
+        "cost": cast(CostRecord, cost) if isinstance(cost, dict) else None,
     }
 
 
@@ -279,6 +283,14 @@ def set_injected(flow: http.HTTPFlow, injected: InjectedRecord) -> None:
     if not isinstance(meta, dict):
         meta = flow.metadata[KEY] = {}
     meta["injected"] = injected
+
+
+def set_cost(flow: http.HTTPFlow, cost: CostRecord) -> None:
+    """The wallet's charge, written before the classifier, which keeps it."""
+    meta = flow.metadata.get(KEY)
+    if not isinstance(meta, dict):
+        meta = flow.metadata[KEY] = {}
+    meta["cost"] = cost
 
 
 def forget_injected(flow: http.HTTPFlow) -> None:

@@ -33,8 +33,8 @@ def answer(
     stamp = clock.now()
     # The windows a forged 429 names follow each other from the rule's start, so a client
     # that waits for the reset it was given is not given a later one in the meantime.
-    period = active.rule.reset or (
-        DAY_SECONDS if active.rule.fault == "429-day-cap" else WINDOW_SECONDS
+    period = clock.real_seconds(
+        active.rule.reset or (DAY_SECONDS if active.rule.fault == "429-day-cap" else WINDOW_SECONDS)
     )
     reset_after = math.ceil(period - (stamp - active.loaded_at) % period)
     forged = forge(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import http
@@ -20,14 +19,16 @@ from mitmproxy import http
 from twerr import guard
 from twerr import mitm
 from twerr import record
-from twerr.decode import Window
-from twerr.decode.ratelimit import rate_limit_headers
 from twerr.inject import clock
 from twerr.inject import network
-from twerr.inject.answer import answer
 from twerr.inject.answer import original
+from twerr.inject.billing import Billing
+from twerr.inject.billing import parse_credits
 from twerr.inject.chooser import Choice
 from twerr.inject.chooser import Chooser
+from twerr.inject.inflight import InFlight
+from twerr.inject.inflight import Pending
+from twerr.inject.inflight import delay
 from twerr.inject.network import Detour
 from twerr.inject.network import SlowDetour
 from twerr.inject.relay import Relay
@@ -36,112 +37,13 @@ from twerr.inject.rules import Decision
 from twerr.inject.rules import Rule
 from twerr.inject.ruleset import RuleSet
 from twerr.inject.windows import Windows
-from twerr.inject.windows import credential
-from twerr.inject.windows import endpoint_key
 from twerr.options import HEADER
 from twerr.record import InjectedRecord
 from twerr.scope import Scope
 
 logger = logging.getLogger("twerr.inject")
-
-
-@dataclass
-class Pending:
-    """What the later hooks must do for a flow whose fault acts on the API's response."""
-
-    active: ActiveRule
-    record: InjectedRecord
-    window: Window | None = None  # a request let through an emulated rate-limit window
-    detour: Detour | None = None  # a request sent through the slow relay
-
-
-class InFlight:
-    """The faults under way, by flow: what the later hooks must still do, and the rule whose
-    count each fault holds until it is carried out, or taken back (twerr_max_faults counts
-    them)."""
-
-    def __init__(self, rules: RuleSet, relay: Relay, windows: Windows) -> None:
-        self.rules = rules
-        self.relay = relay
-        self.windows = windows
-        self.pending: dict[str, Pending] = {}
-        self.active: dict[str, ActiveRule | None] = {}  # None: the count is settled
-
-    async def carry_out(
-        self, flow: http.HTTPFlow, active: ActiveRule, injected: InjectedRecord, seed: int
-    ) -> None:
-        if still_ours(flow) and await active.rule.entry.act(flow, active, seed):
-            self.settle(flow, injected)
-        else:
-            self.undo(flow, active, "nothing to do it to")
-
-    async def stamp_window(self, flow: http.HTTPFlow, pending: Pending) -> None:
-        """A request let through an emulated window: its response tells what is left."""
-        assert flow.response is not None and pending.window is not None
-        await delay(pending.active.rule, flow)
-        for name, value in rate_limit_headers(pending.window):
-            flow.response.headers[name] = value
-        self.settle(flow, pending.record)
-
-    async def window(
-        self, flow: http.HTTPFlow, active: ActiveRule, injected: InjectedRecord, seed: int
-    ) -> None:
-        """An emulated rate-limit window: a request within it passes (its response gets the
-        window's headers), one over it gets the rule's 429."""
-        rule = active.rule
-        assert rule.ratelimit is not None
-        request = flow.request
-        key = (
-            rule.describe(),
-            endpoint_key(request.method, request.path),
-            credential(request.headers.get("authorization"), mitm.request_query(request)),
-        )
-        size = rule.ratelimit
-        window = self.windows.take(key, size.limit, size.seconds, clock.now())
-        left = window.remaining if window.remaining is not None else -1
-        injected["window"] = {
-            "limit": size.limit,
-            "remaining": max(left, 0),
-            "reset": window.reset or 0,
-        }
-        if left >= 0:
-            self.undo(flow, active, "within the window")
-            injected.update({"fault": "pass", "phase": "response", "injection": None})
-            self.pending[flow.id] = Pending(active, injected, window=window)
-            return
-        await delay(rule, flow)
-        if still_ours(flow):
-            answer(flow, active, seed, Window(window.limit, 0, window.reset))
-            self.settle(flow, injected)
-        else:
-            self.undo(flow, active, "nothing to do it to")
-
-    def settle(self, flow: http.HTTPFlow, injected: InjectedRecord) -> None:
-        """Carried out: the flow carries the fault's record, the rule keeps its count."""
-        record.set_injected(flow, injected)
-        if flow.id in self.active:
-            self.active[flow.id] = None
-
-    def undo(self, flow: http.HTTPFlow, active: ActiveRule, reason: str) -> None:
-        """Not carried out: the rule gets its count back."""
-        self.rules.undo(active, reason)
-        if flow.id in self.active:
-            self.active[flow.id] = None
-
-    def forget(self, flow: http.HTTPFlow) -> None:
-        """A hook failed on the flow (guard has put it back as it was): nothing more is done
-        to it, and a fault it did not get gives its rule's count back."""
-        active = self.active.pop(flow.id, None)
-        if active is not None and not record.was_injected(flow):
-            self.rules.undo(active, "twerr failed while injecting")
-        pending = self.pending.pop(flow.id, None)
-        if pending is not None:
-            self.call_off_detour(flow, pending)
-
-    def call_off_detour(self, flow: http.HTTPFlow, pending: Pending) -> None:
-        if pending.detour is not None:
-            self.relay.forget(pending.detour.token)
-            pending.detour.restore(flow)
+MAX_SCALE = 1_000_000  # a 24-hour cap lasts 0.09 s: anything faster is not a test
+MAX_UNDOCUMENTED = 1_000  # endpoints warned about once each, at most
 
 
 class Injector:
@@ -159,15 +61,26 @@ class Injector:
         self.slow_detour = SlowDetour(self)
         self.watcher: asyncio.Task[None] | None = None
         self.is_running = False
+        self.billing = Billing()
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "twerr_max_faults" in updated and options.twerr_max_faults < 1:
             raise ValueError(f"twerr_max_faults must be 1 or more, not {options.twerr_max_faults}")
+        if "twerr_time_scale" in updated and not 1 <= options.twerr_time_scale <= MAX_SCALE:
+            raise ValueError(
+                f"twerr_time_scale must be from 1 to {MAX_SCALE}, not {options.twerr_time_scale}"
+            )
+        if "twerr_credits" in updated:
+            parse_credits(options.twerr_credits)  # refused before anything changes
         specs = options.twerr_inject if "twerr_inject" in updated else None
         file = options.twerr_rules if "twerr_rules" in updated else None
         if specs is not None or file is not None:
             self.rules.configure(specs, file)
         self.max_faults = options.twerr_max_faults
+        if "twerr_time_scale" in updated:
+            clock.set_scale(options.twerr_time_scale)
+        if "twerr_credits" in updated:
+            self.billing.configure(options.twerr_credits)
         self.verify_upstream = not options.ssl_insecure
         if "twerr_seed" in updated:
             self.chooser.reseed(options.twerr_seed)
@@ -183,8 +96,8 @@ class Injector:
 
     @property
     def has_rules(self) -> bool:
-        """Any rule, or the header: only then can a request get a fault."""
-        return bool(self.rules.rules) or self.chooser.header_on
+        """Any rule, the header, or a wallet: only then can a request get a fault."""
+        return bool(self.rules.rules) or self.chooser.header_on or self.billing.wallet.on
 
     def check_rules_file(self) -> None:
         """Reload the rules file if it changed; a broken file keeps the rules in force."""
@@ -216,7 +129,7 @@ class Injector:
             logger.info(line)
 
     def summary(self) -> list[str]:
-        lines = self.rules.summary()
+        lines = self.rules.summary() + self.billing.summary()
         if self.chooser.header_injections:
             lines.append(f"twerr: {HEADER}: {self.chooser.header_injections} injected")
         return lines
@@ -241,6 +154,8 @@ class Injector:
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if not self.has_rules or flow.response or flow.error or not flow.live:
             return None
+        if self.billing.wallet.empty and self._refused(flow):
+            return None
         chosen = self._choose(flow)  # at once: only a request that gets a fault costs a coroutine
         return self._request(flow, *chosen) if chosen is not None else None
 
@@ -251,6 +166,8 @@ class Injector:
         return self._responseheaders(flow, pending)
 
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        if self.billing.wallet.on and flow.live and not record.was_injected(flow):
+            self._bill(flow)  # the API's own answer, before a fault may replace it
         if flow.id in self.pending:
             return self._response(flow)
         self.active.pop(flow.id, None)
@@ -259,6 +176,15 @@ class Injector:
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.id in self.pending or flow.id in self.active:
             self._error(flow)
+
+    @guard.hook
+    def _refused(self, flow: http.HTTPFlow) -> bool | None:
+        return self.scope(flow) and self.billing.refuse(flow, self.seed)
+
+    @guard.hook
+    def _bill(self, flow: http.HTTPFlow) -> None:
+        if self.scope(flow):
+            self.billing.bill(flow)
 
     @guard.hook
     def _choose(self, flow: http.HTTPFlow) -> Choice | None:
@@ -367,14 +293,3 @@ class Injector:
         self.rules.clear()
         self.rules_changed()
         logger.info("twerr: injection rules cleared")
-
-
-def still_ours(flow: http.HTTPFlow) -> bool:
-    """False once someone killed the flow (or the client left) while twerr waited."""
-    return flow.error is None and flow.live
-
-
-async def delay(rule: Rule, flow: http.HTTPFlow) -> None:
-    """The rule's delay, cut short if the flow is killed or its client leaves meanwhile."""
-    if rule.delay:
-        await network.hold(flow, rule.delay / 1000)

@@ -15,6 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated
 from typing import Any
+from typing import Literal
 
 from mitmproxy import flowfilter
 from pydantic import BaseModel
@@ -80,7 +81,7 @@ class Rule(BaseModel):
     ttl: Annotated[float, Field(gt=0)] | None = None  # seconds after the rule is loaded
     delay: Annotated[int, Field(ge=0, le=3_600_000)] = 0  # milliseconds of extra latency
     phase: Phase | None = None  # None: "request", or "response" for truncate and slow
-    ratelimit: WindowSize | None = None
+    ratelimit: WindowSize | Literal["x"] | None = None  # x: what X documents (xlimits.py)
     reset: Annotated[int, Field(ge=1, le=31_536_000)] | None = None  # a 429's window, seconds
     hold: Annotated[int, Field(ge=1, le=3600)] = 300  # timeout: longest hold, in seconds
     rate: Annotated[int, Field(ge=1)] = 128  # slow: bytes per second
@@ -104,10 +105,19 @@ class Rule(BaseModel):
     @classmethod
     def _rate(cls, value: object) -> object:
         if isinstance(value, str):
+            if value.strip().lower() == "x":
+                return "x"
             limit, slash, seconds = value.partition("/")
             if not slash:
-                raise ValueError("write ratelimit as REQUESTS/SECONDS, e.g. 15/900")
-            return {"limit": limit.strip(), "seconds": seconds.strip()}
+                raise ValueError(
+                    "write ratelimit as REQUESTS/SECONDS (e.g. 15/900), or x for X's own limits"
+                )
+            value = {"limit": limit.strip(), "seconds": seconds.strip()}
+        if isinstance(value, dict):  # made here: a union's errors would name both its members
+            try:
+                return WindowSize.model_validate(value)
+            except ValidationError as e:
+                raise ValueError(explain(e)) from None
         return value
 
     @field_validator("match")

@@ -27,9 +27,11 @@ _BY_NAME = re.compile(r"/by/(username|usernames)/[^/]+")
 
 @dataclass
 class _State:
-    opened: float
-    reset: int
+    ends: float  # when the window is over (the reset it tells is this, rounded up)
     used: int
+
+
+Want = tuple[tuple[str, ...], int, float]  # a window's key, its limit, its length in seconds
 
 
 class Windows:
@@ -37,18 +39,35 @@ class Windows:
         self.max_windows = max_windows
         self._windows: OrderedDict[tuple[str, ...], _State] = OrderedDict()
 
-    def take(self, key: tuple[str, ...], limit: int, seconds: int, now: float) -> Window:
+    def take(self, key: tuple[str, ...], limit: int, seconds: float, now: float) -> Window:
         """Count one request; remaining < 0 in the answer means it is over the limit."""
+        state = self._state(key, seconds, now)
+        state.used += 1
+        return Window(limit=limit, remaining=limit - state.used, reset=math.ceil(state.ends))
+
+    def take_all(self, wanted: Iterable[Want], now: float) -> tuple[bool, list[Window]]:
+        """A request that several windows count: it is counted in every one only if every one
+        has room (a refused request uses up nothing), as the API counts. Each window as it is
+        after the request (remaining 0 in a full one)."""
+        states = [(self._state(key, seconds, now), limit) for key, limit, seconds in wanted]
+        room = all(state.used < limit for state, limit in states)
+        windows = []
+        for state, limit in states:
+            state.used += room
+            left = max(limit - state.used, 0)
+            windows.append(Window(limit=limit, remaining=left, reset=math.ceil(state.ends)))
+        return room, windows
+
+    def _state(self, key: tuple[str, ...], seconds: float, now: float) -> _State:
         state = self._windows.get(key)
-        if state is None or now >= state.reset:
-            state = _State(opened=now, reset=math.ceil(now + seconds), used=0)
+        if state is None or now >= state.ends:
+            state = _State(ends=now + seconds, used=0)
             self._windows[key] = state
             while len(self._windows) > self.max_windows:
                 self._windows.popitem(last=False)
         else:
             self._windows.move_to_end(key)
-        state.used += 1
-        return Window(limit=limit, remaining=limit - state.used, reset=state.reset)
+        return state
 
     def __len__(self) -> int:
         return len(self._windows)
@@ -73,17 +92,17 @@ def credential(authorization: str | None, query_pairs: Iterable[tuple[str, str]]
         scheme, _, rest = authorization.strip().partition(" ")
         if scheme.lower() == "oauth":  # new nonce and signature each time: nothing to cache
             fields = sorted(OAUTH_IDENTITY.findall(rest))
-            return _hash("oauth " + " ".join(f"{k}={v}" for k, v in fields))
+            return hashed("oauth " + " ".join(f"{k}={v}" for k, v in fields))
         return _token_credential(scheme.lower(), rest.strip())
     pairs = sorted((k, v) for k, v in query_pairs if k in ("oauth_consumer_key", "oauth_token"))
-    return _hash("oauth " + " ".join(f"{k}={v}" for k, v in pairs)) if pairs else "anonymous"
+    return hashed("oauth " + " ".join(f"{k}={v}" for k, v in pairs)) if pairs else "anonymous"
 
 
 # A client sends the same bearer token with every request: hashed once, not on every flow.
 @functools.lru_cache(maxsize=1024)
 def _token_credential(scheme: str, token: str) -> str:
-    return _hash(f"{scheme} {token}")
+    return hashed(f"{scheme} {token}")
 
 
-def _hash(text: str) -> str:
+def hashed(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
