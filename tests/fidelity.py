@@ -223,7 +223,7 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
         else:
             status = problem.http_status
             body = {**problem.example, "title": title, "type": type_uri}
-            body["detail"] = problem.detail or problem.meaning
+            body["detail"] = (problem.detail or problem.meaning).format(**problem.example)
             if problem.status_in_body:
                 body["status"] = status
             if fault == "invalid-request":

@@ -87,7 +87,7 @@ def test_entries_beyond_the_seed_name_their_source():
     for entry in [*beyond, *catalog.problems, *catalog.media_errors]:
         assert entry.source and entry.source != "seed"
     extra_statuses = [s for s in catalog.statuses if s.status not in SEED_STATUSES]
-    assert [s.status for s in extra_statuses] == [409, 413]
+    assert [s.status for s in extra_statuses] == [402, 409, 413]
 
 
 @pytest.mark.parametrize(
@@ -200,3 +200,56 @@ def test_detail_hints():
         == 187
     )
     assert catalog.detail_hint("Forbidden") is None
+
+
+def test_402_payment_required_is_a_billing_error_a_retry_cannot_fix():
+    entry = load_catalog().status(402)
+    assert (entry.status, entry.text) == (402, "Payment Required")
+    assert (entry.category, entry.retry) == ("billing", "never")
+    assert "credits" in entry.action and entry.source != "seed"
+
+
+def test_billing_is_marked_and_ranks_next_to_rate_limits():
+    categories = load_catalog().categories
+    assert categories["billing"].marker == ":moneybag:"
+    ranks = sorted(categories, key=lambda name: -categories[name].rank)
+    assert ranks[:3] == ["rate_limit", "billing", "authentication"]
+
+
+@pytest.mark.parametrize(
+    "type_uri,status,slug",
+    [
+        ("https://api.twitter.com/2/problems/credits", 402, "credits"),
+        ("https://api.x.com/2/problems/credits", 402, "credits"),
+        ("https://api.x.com/2/problems/credits-depleted", 402, "credits-depleted"),
+        ("https://api.twitter.com/2/problems/credits-depleted", 402, "credits-depleted"),
+        ("https://api.twitter.com/2/problems/credits", 403, "credits"),  # SpendCapReached
+        ("https://api.x.com/2/problems/spend-cap-reached", 403, "spend-cap-reached"),
+    ],
+)
+def test_billing_problems_are_known_on_either_host_and_never_retried(type_uri, status, slug):
+    entry = load_catalog().problem(type_uri)
+    assert entry is not None and entry.slug == slug
+    advice = entry.for_status(status)
+    assert (advice.category, advice.retry) == ("billing", "never")
+    assert advice.action and entry.source
+
+
+def test_the_402_problems_carry_the_captured_titles_and_details():
+    catalog = load_catalog()
+    credits = catalog.problem_by_slug("credits")
+    assert (credits.title, credits.http_status, credits.fields) == (
+        "CreditsDepleted",
+        402,
+        ("account_id",),
+    )
+    assert credits.detail == (
+        "Your enrolled account [{account_id}] does not have any credits to fulfill this request."
+    )
+    depleted = catalog.problem_by_slug("credits-depleted")
+    assert (depleted.title, depleted.detail, depleted.status_in_body) == (
+        "Payment Required",
+        "credits depleted",
+        True,
+    )
+    assert "SpendCapReached" in credits.for_status(403).meaning

@@ -123,6 +123,7 @@ def test_every_odd_shape_keeps_the_status_of_the_code_it_stands_for(name):
         ("streaming-connection", "v2-429-streaming-connection"),
         ("not-authorized-for-resource", "v2-200-not-authorized"),
         ("invalid-request", "v2-400-invalid-request"),
+        ("credits", "v2-402-credits"),
     ],
 )
 def test_forged_bodies_equal_the_real_ones(fault, sample_id):

@@ -25,6 +25,7 @@ CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 Category = Literal[
     "success",
     "rate_limit",
+    "billing",
     "authentication",
     "account_state",
     "permission",
@@ -134,10 +135,11 @@ class ProblemEntry(Advice):
     http_status: HttpStatus | None = None
     meaning: Text
     fields: tuple[str, ...] = ()
-    # The detail text seen on the wire ({name} filled in from the request when forged), and
-    # example values of the extra fields, for forging.
+    # The detail text seen on the wire ({name} filled in from the request, or from example,
+    # when forged), and example values of the extra fields, for forging (a number where the
+    # wire carries a JSON number).
     detail: str | None = None
-    example: dict[str, str] = {}
+    example: dict[str, str | int] = {}
     status_in_body: bool = True  # captures of some types carry no "status" member
     variants: tuple[ProblemVariant, ...] = ()
     source: Text

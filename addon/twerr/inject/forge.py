@@ -263,7 +263,8 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
         item.update({"title": title, "detail": detail, "type": type_uri})
         return 200, _json({"errors": [item]})
     body: dict[str, object] = dict(problem.example)
-    body.update({"title": title, "detail": problem.detail or problem.meaning, "type": type_uri})
+    detail = (problem.detail or problem.meaning).format(**problem.example)
+    body.update({"title": title, "detail": detail, "type": type_uri})
     if problem.status_in_body:
         body["status"] = problem.http_status
     if problem.slug == "invalid-request":

@@ -18,6 +18,7 @@ CHART_BARS = 60  # the chart groups minutes into at most this many bars
 TEXT_CELL_LIMIT = 60
 CATEGORY_COLOURS = {
     "rate_limit": "#e6a700",
+    "billing": "#b9770e",
     "authentication": "#8e44ad",
     "account_state": "#6c3483",
     "permission": "#a569bd",
