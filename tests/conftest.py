@@ -8,6 +8,7 @@ not on the draw. Anywhere else each run draws new ones, and a failure it finds i
 
 import os
 
+import pytest
 from hypothesis import settings
 
 from tally import EXAMPLES
@@ -25,3 +26,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for name, count in sorted(EXAMPLES.items()):
             terminalreporter.write_line(f"{count:6d}  {name}")
         terminalreporter.write_line(f"{sum(EXAMPLES.values()):6d}  in all")
+
+
+@pytest.fixture
+def proxy_factory():
+    """Twerr in mitmproxy's addon machinery (taddons), fed flows hook by hook (see
+    test_inject.Proxy); every context is closed at teardown."""
+    from mitmproxy.test import taddons
+    from test_inject import Proxy
+
+    from twerr.addon import Twerr
+
+    contexts = []
+
+    def start(**options) -> Proxy:
+        twerr = Twerr()
+        tctx = taddons.context(twerr)
+        contexts.append(tctx)
+        tctx.configure(twerr, **{"twerr_seed": 1, **options})
+        return Proxy(tctx, twerr)
+
+    yield start
+    for tctx in contexts:
+        tctx.__exit__(None, None, None)

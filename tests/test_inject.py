@@ -56,7 +56,9 @@ class Proxy:
         self.tctx, self.twerr, self.upstream_calls = tctx, twerr, 0
         self.injector = twerr.parts.injector
 
-    async def send(self, flow: http.HTTPFlow, status: int = 200) -> http.HTTPFlow:
+    async def send(
+        self, flow: http.HTTPFlow, status: int = 200, body: bytes = UPSTREAM_BODY
+    ) -> http.HTTPFlow:
         addons = self.tctx.master.addons
         await addons.handle_lifecycle(HttpRequestHeadersHook(flow))
         await addons.handle_lifecycle(HttpRequestHook(flow))
@@ -66,7 +68,7 @@ class Proxy:
         if flow.response is None:
             self.upstream_calls += 1
             flow.response = http.Response.make(
-                status, UPSTREAM_BODY, {"content-type": "application/json;charset=utf-8"}
+                status, body, {"content-type": "application/json;charset=utf-8"}
             )
         await addons.handle_lifecycle(HttpResponseHeadersHook(flow))
         await addons.handle_lifecycle(HttpResponseHook(flow))
@@ -74,22 +76,6 @@ class Proxy:
 
     def configure(self, **options) -> None:
         self.tctx.configure(self.twerr, **options)
-
-
-@pytest.fixture
-def proxy_factory():
-    contexts = []
-
-    def start(**options) -> Proxy:
-        twerr = Twerr()
-        tctx = taddons.context(twerr)
-        contexts.append(tctx)
-        tctx.configure(twerr, **{"twerr_seed": 1, **options})
-        return Proxy(tctx, twerr)
-
-    yield start
-    for tctx in contexts:
-        tctx.__exit__(None, None, None)
 
 
 def record(flow) -> dict:

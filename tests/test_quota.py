@@ -186,3 +186,38 @@ def test_too_many_stream_connections_binds_on_the_connection_limit():
     q = quota(429, headers(set(), sent=("window",)), body)
     assert (q.spent, q.retry_when) == (("connections",), "backoff")
     assert q.summary.startswith("blocked by the stream's connection limit: no header says when")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "title": "Forbidden",
+            "detail": "Your monthly spend cap has been reached.",
+            "type": "https://api.x.com/2/problems/spend-cap-reached",
+        },
+        {  # the older form: the credits type on a 403
+            "title": "SpendCapReached",
+            "detail": "Your monthly spend cap has been reached.",
+            "type": "https://api.x.com/2/problems/credits",
+        },
+    ],
+)
+def test_a_spending_limit_binds_until_the_next_billing_cycle(body):
+    q = quota(403, headers(set(), sent=("window",)), body)
+    assert (q.spent, q.retry_at, q.retry_when) == (("spend_cap",), None, "next-period")
+    assert q.summary.startswith(
+        "blocked by the account's spending limit: no retry succeeds before the next billing cycle"
+    )
+
+
+def test_a_spending_limit_that_names_its_cycle_says_when():
+    body = {
+        "title": "SpendCapReached",
+        "detail": "... API requests will be blocked until the next cycle begins on 2026-04-14.",
+        "reset_date": "2026-04-14",
+        "type": "https://api.twitter.com/2/problems/credits",
+    }
+    q = quota(403, [], body, now=1_776_000_000)  # 2026-04-12
+    assert (q.spent, q.retry_at, q.retry_when) == (("spend_cap",), 1_776_124_800, "at")
+    assert q.summary == "blocked by the account's spending limit: retry at 2026-04-14 00:00Z"

@@ -200,6 +200,7 @@ _DETAIL_KEYS = (
     "scope",
     "product_name",
     "required_enrollment",
+    "reset_date",
     "label",
     "details",
     "id",

@@ -10,6 +10,7 @@ or monthly cap blocks them, or retrying a 402 for days.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,16 +21,18 @@ from twerr.decode.decoded import Decoded
 from twerr.decode.ratelimit import Window
 
 LimitName = Literal[
-    "credits", "usage_cap", "window", "app_24h", "user_24h", "connections", "unseen"
+    "credits", "spend_cap", "usage_cap", "window", "app_24h", "user_24h", "connections", "unseen"
 ]
 RetryWhen = Literal["at", "next-period", "credits-added", "backoff"]
 
 CREDIT_PROBLEMS = frozenset({"credits", "credits-depleted"})  # X's two 402 forms
+SPEND_CAP_PROBLEM = "spend-cap-reached"  # 403; before it, a 403 of the credits type
 USAGE_CAP_PROBLEM = "usage-capped"
 CONNECTIONS_PROBLEM = "streaming-connection"  # TooManyConnections: no header counts those
 _Clock = Callable[[int], str]  # epoch seconds as the line writes them
 NAMES: dict[LimitName, str] = {
     "credits": "the account's credits",
+    "spend_cap": "the account's spending limit",
     "usage_cap": "the usage cap",
     "window": "the 15-minute window",
     "app_24h": "the app 24-hour cap",
@@ -66,7 +69,10 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
     slugs = {_slug(error) for error in decoded.errors}
     cap = next((e for e in decoded.errors if _slug(e) == USAGE_CAP_PROBLEM), None)
     spent: list[LimitName] = []
-    if slugs & CREDIT_PROBLEMS or decoded.status == 402:
+    spend_cap = SPEND_CAP_PROBLEM in slugs or (decoded.status == 403 and slugs & CREDIT_PROBLEMS)
+    if spend_cap:
+        spent.append("spend_cap")
+    elif slugs & CREDIT_PROBLEMS or decoded.status == 402 or decoded.category == "billing":
         spent.append("credits")
     if cap is not None:
         spent.append("usage_cap")
@@ -79,7 +85,9 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
     when: RetryWhen
     if "credits" in spent:
         when = "credits-added"
-    elif cap is not None:
+    elif spend_cap and (retry_at := _cycle_start(decoded.errors)) is not None:
+        when = "at"  # the 403 names the day the next billing cycle begins
+    elif spend_cap or cap is not None:
         when = "next-period"
     elif emptied:
         retry_at = windows[emptied[0]].reset  # type: ignore[union-attr]
@@ -97,6 +105,17 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
     line += _wait(when, spent, retry_at, windows, cap, clock)
     line += _futile_resets(spent, retry_at, when, windows, clock)
     return Quota(tuple(spent), retry_at, when, line)
+
+
+def _cycle_start(errors: tuple[ApiError, ...]) -> int | None:
+    """The day a spending limit's next billing cycle begins (reset_date), at 00:00Z."""
+    for error in errors:
+        day = dict(error.details).get("reset_date", "")
+        try:
+            return calendar.timegm(time.strptime(day[:10], "%Y-%m-%d"))
+        except ValueError:
+            continue
+    return None
 
 
 def _slug(error: ApiError) -> str:
@@ -137,6 +156,8 @@ def _wait(
 ) -> str:
     if when == "credits-added":
         return ": no retry succeeds until credits are added (or the spending limit is raised)"
+    if when == "next-period" and spent[0] == "spend_cap":
+        return ": no retry succeeds before the next billing cycle (or the limit is raised)"
     if when == "next-period":
         period = dict(cap.details).get("period", "").lower() if cap else ""
         return f": no retry succeeds before the next {period or 'cap'} period".replace("  ", " ")
