@@ -19,6 +19,7 @@ PURE = [
     "twerr.inject.faults",
     "twerr.inject.forge",
     "twerr.inject.windows",
+    "twerr.audit.model",
     "twerr.audit.behaviour",
     "twerr.report.tables",
     "twerr.report.render",

@@ -21,12 +21,12 @@ from twerr import explain
 from twerr import guard
 from twerr import mitm
 from twerr import record
-from twerr.audit.behaviour import Call
-from twerr.audit.behaviour import Finding
-from twerr.audit.behaviour import Lost
-from twerr.audit.behaviour import Outcome
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
+from twerr.audit.model import Call
+from twerr.audit.model import Finding
+from twerr.audit.model import Lost
+from twerr.audit.model import Outcome
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES

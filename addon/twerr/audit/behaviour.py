@@ -4,7 +4,7 @@ Each flow is a `Call` (who asked what, and when) and an `Outcome` (what came bac
 client had it). `Tracker.observe` judges the call against what the same client was told before,
 then remembers the outcome. Times are the flows' own timestamps, so a recorded session is judged
 exactly as it was live. State is bounded: entries expire `memory` seconds after the error they
-remember, and at most `max_entries` of each kind are kept.
+remember, and at most `max_entries` of each kind are kept. The vocabulary is in `model`.
 """
 
 from __future__ import annotations
@@ -13,45 +13,26 @@ import math
 import re
 from collections import Counter
 from collections import OrderedDict
-from collections.abc import Container
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from typing import Literal
 from typing import NamedTuple
+
+from twerr.audit.model import UNSAFE_METHODS
+from twerr.audit.model import Call
+from twerr.audit.model import Finding
+from twerr.audit.model import FindingName
+from twerr.audit.model import Outcome
+from twerr.audit.model import before as _before
+from twerr.audit.model import put as _put
+from twerr.audit.model import verdict_of
 
 MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
 MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
 GROWTH = 1.5  # a backoff: each wait at least this much longer than the one before
-
-Lost = Literal["answered", "unknown"]
-FindingName = Literal[
-    "duplicate-write",
-    "dead-credential",
-    "write-while-blocked",
-    "permanent-retry",
-    "missing-ids",
-    "retry-storm",
-    "early-retry",
-]
-VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its first finding only
-    "duplicate-write": "repeated a write",
-    "dead-credential": "retried a permanent error",
-    "write-while-blocked": "retried a permanent error",
-    "permanent-retry": "retried a permanent error",
-    "missing-ids": "retried a permanent error",
-    "retry-storm": "retry storm",
-    "early-retry": "retry too early",
-}
-HANDLED_WELL = "handled well"  # a later request showed the client waiting, or going on
-NO_RETRY_SEEN = "no retry seen"  # no later request of the client: no evidence either way
-VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL, NO_RETRY_SEEN)  # worst first
 EXPIRY_PASS_SECONDS = 1.0  # errors are forgotten within this long after twerr_audit_memory
 MAX_UNFOLLOWED = 64  # errors kept per client that no later request of its own has followed
 _FORGIVEN_BY_SUCCESS = ("dead-credential", "write-while-blocked")
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
-UNSAFE_METHODS = frozenset({"POST"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,58 +42,6 @@ class Thresholds:
     storm_seconds: float = 10.0  # ... within this many seconds, waits not growing: a storm
     calm: float = 60.0  # after a 420, wait at least this long (Twitter: start at 60 s, double)
     memory: float = 900.0  # an error is forgotten this long after it was answered
-
-
-# Call and Outcome, made for every judged flow, are slotted dataclasses, not frozen ones (a
-# frozen one costs three times as much to make); nothing changes them once made.
-@dataclass(slots=True)
-class Call:
-    start: float  # when the request began
-    who: str  # the credential's hash, or the client's address when it sent none
-    method: str
-    endpoint: str  # "GET /2/tweets/:id": the rate-limit bucket
-    fingerprint: str  # the exact request: method, path, query and body, no oauth_* values
-    target: str  # path and query, to look for ids in
-    anonymous: bool = False  # no credential: `who` is the client's address
-
-    @property
-    def writes(self) -> bool:
-        return self.method in WRITE_METHODS
-
-
-@dataclass(slots=True)
-class Outcome:
-    end: float  # when the client had the answer (or the failure)
-    kind: str  # "88", "usage-capped", "HTTP 503", "timeout": what verdicts are tallied by
-    label: str  # "88 Rate limit exceeded"
-    status: int  # 0: no response
-    category: str
-    retry: str  # the catalog's advice: never, after_reset, backoff (never for a success)
-    retry_at: float | None = None  # when a retry can succeed, if a header said
-    blocks: str | None = None  # "writes" or "credential": what the client must stop using
-    lost: Lost | None = None  # the client never had the API's answer: done, or maybe done
-    missing: frozenset[str] = frozenset()  # ids a partial answer reported missing
-
-    @property
-    def settled(self) -> bool:
-        """The endpoint answered (a success, or a success with partial errors)."""
-        return 200 <= self.status < 400 and self.lost is None
-
-    @property
-    def is_error(self) -> bool:
-        return self.category != "success" or self.lost is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    name: FindingName
-    kind: str  # the error kind it reacts to
-    text: str
-    seconds: float | None = None  # how early, or how quickly, as the text says
-
-    @property
-    def verdict(self) -> str:
-        return VERDICTS[self.name]
 
 
 @dataclass(slots=True)
@@ -134,15 +63,6 @@ class KindTally:
     @property
     def verdict(self) -> str:
         return verdict_of(self.findings, handled=self.handled > 0)
-
-
-def verdict_of(findings: Container[str], *, handled: bool) -> str:
-    """The most serious verdict among the findings (by name). Without any: "handled well" if
-    a later request showed the client handling an error well, else "no retry seen"."""
-    found = {verdict for name, verdict in VERDICTS.items() if name in findings}
-    if not found:
-        return HANDLED_WELL if handled else NO_RETRY_SEEN
-    return next(v for v in VERDICT_ORDER if v in found)
 
 
 Followed = tuple[str, str]  # an earlier error's kind, and the endpoint that gave it
@@ -373,18 +293,6 @@ class Tracker:
         while self.unfollowed and max(next(iter(self.unfollowed.values())).values()) < horizon:
             self.unfollowed.popitem(last=False)
         self.oldest = horizon  # what is left came after it (tables are kept in time order)
-
-
-def _before(outcome: Outcome | None, call: Call) -> Outcome | None:
-    """The outcome, if the client had it before it made the call (not a concurrent request)."""
-    return outcome if outcome is not None and outcome.end <= call.start else None
-
-
-def _put[K, V](table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > limit:
-        table.popitem(last=False)
 
 
 _ID_WORD = re.compile(r"[A-Za-z0-9_]+")
