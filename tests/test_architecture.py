@@ -21,6 +21,7 @@ PURE = [
     "twerr.inject.windows",
     "twerr.audit.model",
     "twerr.audit.behaviour",
+    "twerr.audit.quota_rules",
     "twerr.report.tables",
     "twerr.report.render",
 ]

@@ -4,7 +4,9 @@ Each flow is a `Call` (who asked what, and when) and an `Outcome` (what came bac
 client had it). `Tracker.observe` judges the call against what the same client was told before,
 then remembers the outcome. Times are the flows' own timestamps, so a recorded session is judged
 exactly as it was live. State is bounded: entries expire `memory` seconds after the error they
-remember, and at most `max_entries` of each kind are kept. The vocabulary is in `model`.
+remember, and at most `max_entries` of each kind are kept. The vocabulary is in `model`; the
+rules for X's quotas and billing (`wrong-reset`, `quota-retry`, `paid-failures`) are in
+`quota_rules`, which the Tracker asks in their turn.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from twerr.audit.model import Outcome
 from twerr.audit.model import before as _before
 from twerr.audit.model import put as _put
 from twerr.audit.model import verdict_of
+from twerr.audit.quota_rules import QuotaRules
+from twerr.audit.quota_rules import wrong_reset
 
 MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
 MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
@@ -87,6 +91,7 @@ class Tracker:
         self.refused: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, request)
         self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
         self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
+        self.quota_rules = QuotaRules(max_entries)  # spent credits and caps, paid failures
         self.told: OrderedDict[str, float] = OrderedDict()  # who -> when it last got an error
         # who -> its errors that no later request of its own has followed yet, by (kind,
         # endpoint), with when it had each answer
@@ -104,17 +109,18 @@ class Tracker:
     def idle(self) -> bool:
         """Nothing remembered: a success cannot be judged, nor change anything."""
         tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
-        return not (any(tables) or self.unfollowed)
+        quota = self.quota_rules
+        return not (any(tables) or self.unfollowed or quota.refused or quota.paid)
 
     def __len__(self) -> int:
         tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
-        return sum(len(table) for table in (*tables, self.unfollowed))
+        return sum(len(table) for table in (*tables, self.unfollowed, self.quota_rules))
 
     def observe(self, call: Call, outcome: Outcome) -> Judged:
         if not math.isfinite(call.start) or not math.isfinite(outcome.end):
             return Judged(None)  # a flow with a broken clock cannot be placed among others
         self._expire(call.start)
-        finding = self._judge(call)
+        finding = self._judge(call, outcome)
         if finding and finding.name in _FORGIVEN_BY_SUCCESS and outcome.settled:
             finding = None  # it worked: the token was good after all, the writes allowed again
         handled = self._followed(call, finding) if self.unfollowed else ()
@@ -154,7 +160,7 @@ class Tracker:
             for kind, tally in ranked
         ]
 
-    def _judge(self, call: Call) -> Finding | None:
+    def _judge(self, call: Call, outcome: Outcome) -> Finding | None:
         blocked = _before(self.blocked.get(call.who), call)
         if blocked and (blocked.blocks == "credential" or call.writes):
             if blocked.blocks == "credential":
@@ -170,19 +176,24 @@ class Tracker:
                 "against the real API this makes a duplicate"
             )
             return Finding("duplicate-write", refused.kind, text, call.start - refused.end)
+        spent = outcome.quota
+        if outcome.paid or (spent is not None and spent.stops):  # billed, or no wait helps
+            found = self.quota_rules.judge(call, outcome)  # paid-failures, quota-retry
+            if found is not None:
+                return found
         if refused and refused.retry == "never":
             ago = call.start - refused.end
             text = f"repeated a request that got {refused.label} {ago:.1f} s before: it fails again"
             return Finding("permanent-retry", refused.kind, text, ago)
         if self.missing:
             asked = {
-                ident: outcome
+                ident: told
                 for ident in _ids_in(call.target)
-                if (outcome := _before(self.missing.get((call.who, ident)), call))
-                and call.start - outcome.end <= self.thresholds.storm_seconds
+                if (told := _before(self.missing.get((call.who, ident)), call))
+                and call.start - told.end <= self.thresholds.storm_seconds
             }
             if asked:
-                first = min(asked.values(), key=lambda outcome: outcome.end)
+                first = min(asked.values(), key=lambda told: told.end)
                 ids = ", ".join(sorted(asked))
                 text = f"asked again at once for {ids}, reported missing ({first.label})"
                 return Finding("missing-ids", first.kind, text, call.start - first.end)
@@ -191,6 +202,10 @@ class Tracker:
         if limited is not None and retry_at is not None:
             early = retry_at - call.start
             if early > self.thresholds.grace:
+                if limited.quota is not None and limited.quota.resets:  # another's reset?
+                    wrong = wrong_reset(call, limited, retry_at, self.thresholds.grace)
+                    if wrong is not None:
+                        return wrong
                 text = f"retried {early:.1f} s before the rate limit resets, after {limited.label}"
                 return Finding("early-retry", limited.kind, text, early)
         spell = self.spells.get((call.who, call.fingerprint))
@@ -199,10 +214,15 @@ class Tracker:
         return None
 
     def _retry_at(self, outcome: Outcome) -> float | None:
-        """When a retry can succeed: the reset the response named, or after a 420 the calm."""
-        if outcome.retry_at is None and outcome.status == 420:
+        """When a retry can succeed: the reset the response named (the binding limit's, when
+        the quota reading names a later one), or after a 420 the calm."""
+        retry_at, quota = outcome.retry_at, outcome.quota
+        if quota is not None and quota.until is not None:
+            until = quota.until
+            return until if retry_at is None or until > retry_at else retry_at
+        if retry_at is None and outcome.status == 420:
             return outcome.end + self.thresholds.calm
-        return outcome.retry_at
+        return retry_at
 
     def _storm(self, call: Call, spell: _Spell) -> Finding | None:
         """After a transient error (or a rate limit that names no reset) retries must back
@@ -228,6 +248,14 @@ class Tracker:
 
     def _remember(self, call: Call, outcome: Outcome) -> None:
         endpoint_key, request_key = (call.who, call.endpoint), (call.who, call.fingerprint)
+        rules, quota = self.quota_rules, outcome.quota
+        stops = quota is not None and quota.stops  # no wait helps: credits, a usage cap
+        # billed, no wait helps, or a success that may clear what the quota rules keep
+        if (
+            outcome.paid or stops or (outcome.settled and (rules.refused or rules.paid))
+        ) and rules.remember(call, outcome):
+            self.oldest = min(self.oldest, outcome.end)  # a paid failure, a spent quota
+            _put(self.told, call.who, outcome.end, self.max_entries)
         if outcome.settled:
             self.limited.pop(endpoint_key, None)
             self.spells.pop(request_key, None)
@@ -251,6 +279,8 @@ class Tracker:
         if len(waiting) > MAX_UNFOLLOWED:
             del waiting[next(iter(waiting))]
         _put(self.unfollowed, call.who, waiting, self.max_entries)
+        if stops:
+            return  # no wait helps, no retry either: the quota rules judge what follows
         if outcome.retry == "after_reset" and self._retry_at(outcome) is not None:
             _put(self.limited, endpoint_key, outcome, self.max_entries)
         elif outcome.retry != "never" or outcome.lost:
@@ -292,6 +322,7 @@ class Tracker:
             self.told.popitem(last=False)
         while self.unfollowed and max(next(iter(self.unfollowed.values())).values()) < horizon:
             self.unfollowed.popitem(last=False)
+        self.quota_rules.expire(horizon)
         self.oldest = horizon  # what is left came after it (tables are kept in time order)
 
 

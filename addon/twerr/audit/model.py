@@ -1,6 +1,6 @@
 """The audit's vocabulary, pure: a `Call` (who asked what, and when), its `Outcome` (what came
-back, and when the client had it) and a `Finding` with its verdict. The rules (`behaviour`)
-share it.
+back, and when the client had it) and a `Finding` with its verdict. The rules share it: the
+Tracker's own (`behaviour`) and those for X's quotas and billing (`quota_rules`).
 """
 
 from __future__ import annotations
@@ -13,21 +13,27 @@ from typing import Literal
 Lost = Literal["answered", "unknown"]
 FindingName = Literal[
     "duplicate-write",
+    "paid-failures",
     "dead-credential",
     "write-while-blocked",
     "permanent-retry",
     "missing-ids",
+    "quota-retry",
     "retry-storm",
     "early-retry",
+    "wrong-reset",
 ]
 VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its first finding only
     "duplicate-write": "repeated a write",
+    "paid-failures": "paid for failures",
     "dead-credential": "retried a permanent error",
     "write-while-blocked": "retried a permanent error",
     "permanent-retry": "retried a permanent error",
     "missing-ids": "retried a permanent error",
+    "quota-retry": "retried a spent quota",
     "retry-storm": "retry storm",
     "early-retry": "retry too early",
+    "wrong-reset": "waited for the wrong reset",
 }
 HANDLED_WELL = "handled well"  # a later request showed the client waiting, or going on
 NO_RETRY_SEEN = "no retry seen"  # no later request of the client: no evidence either way
@@ -35,6 +41,8 @@ VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL, NO_RETRY_SEEN)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
 UNSAFE_METHODS = frozenset({"POST"})
+# What a spent quota waits for when no wait helps: something must change first.
+STOPS = frozenset({"credits-added", "next-period"})
 
 
 # Call and Outcome, made for every judged flow, are slotted dataclasses, not frozen ones (a
@@ -55,6 +63,24 @@ class Call:
 
 
 @dataclass(slots=True)
+class Spent:
+    """The quota reading of a refused request (the record's `quota`): the limit that binds,
+    what a retry waits for, and the resets of the other limits, which free a client too early.
+    Limits are named as decode/quota.py names them: window, app_24h, user_24h, credits, ..."""
+
+    binding: str
+    waits: str  # "at", "next-period", "credits-added", "backoff"
+    until: float | None = None  # when the binding limit frees, if a header says
+    resets: tuple[tuple[str, float], ...] = ()  # (limit, epoch seconds) of the other windows
+    period: str = ""  # a usage cap's period, as the API names it: "monthly", "daily"
+
+    @property
+    def stops(self) -> bool:
+        """No wait frees it: credits must be added, or the cap's period end."""
+        return self.waits in STOPS
+
+
+@dataclass(slots=True)
 class Outcome:
     end: float  # when the client had the answer (or the failure)
     kind: str  # "88", "usage-capped", "HTTP 503", "timeout": what verdicts are tallied by
@@ -66,6 +92,8 @@ class Outcome:
     blocks: str | None = None  # "writes" or "credential": what the client must stop using
     lost: Lost | None = None  # the client never had the API's answer: done, or maybe done
     missing: frozenset[str] = frozenset()  # ids a partial answer reported missing
+    quota: Spent | None = None  # a 429, a 402 or a usage cap: which limit refused it
+    paid: float = 0.0  # dollars the emulated wallet (twerr_credits) billed for it
 
     @property
     def settled(self) -> bool:
