@@ -19,7 +19,9 @@ PURE = [
     "twerr.inject.faults",
     "twerr.inject.forge",
     "twerr.inject.windows",
+    "twerr.audit.model",
     "twerr.audit.behaviour",
+    "twerr.audit.quota_rules",
     "twerr.report.tables",
     "twerr.report.render",
 ]

@@ -152,6 +152,30 @@ def test_a_client_seen_to_wait_is_handled_well_and_one_never_seen_again_is_no_ev
     assert cells == {"88": (1, "handled well"), "187": (0, "no retry seen")}
 
 
+def test_the_quota_findings_are_tallied_by_name_with_their_verdicts(proxy):
+    proxy.send(at("v2-429-usage-capped", 1000.0, token="bob"))
+    proxy.send(at("v2-429-usage-capped", 1002.0, token="bob"))  # refused again: quota-retry
+    proxy.send(at("v2-429-app-24h-cap", 1665182928.0))
+    proxy.send(at("v2-429-app-24h-cap", 1665183229.0))  # at the window's reset: wrong-reset
+    data = proxy.reporter.report.to_dict()
+    assert data["findings"] == 2
+    rows = {row["error"]: (row["findings"], row["verdict"]) for row in data["errors_by_kind"]}
+    assert rows == {
+        "HTTP 429": ({"wrong-reset": 1}, "waited for the wrong reset"),
+        "usage-capped": ({"quota-retry": 1}, "retried a spent quota"),
+    }
+    cells = {(c["endpoint"], c["error"]): (c["findings"], c["client"]) for c in data["coverage"]}
+    assert cells == {
+        ("POST /2/users/:id/following", "HTTP 429"): (
+            {"wrong-reset": 1},
+            "waited for the wrong reset",
+        ),
+        ("POST /2/tweets", "usage-capped"): ({"quota-retry": 1}, "retried a spent quota"),
+    }
+    text = render_text(data)
+    assert "waited for the wrong reset" in text and "retried a spent quota" in text
+
+
 def test_the_text_report(proxy):
     text = render_text(bundled_report(proxy))
     lines = text.splitlines()
