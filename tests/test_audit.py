@@ -326,7 +326,8 @@ def test_spent_credits_retried_then_added(proxy):
     other = proxy.send(depleted(1005.0, url="https://api.twitter.com/2/users/me"))
     assert other.metadata["twerr"]["audit"]["finding"] == "quota-retry"
     assert other.metadata["twerr"]["audit"]["text"].startswith(
-        "called GET /2/users/me 4.9 s after credits on GET /2/tweets/search/recent and was "
+        "called GET /2/users/me 4.9 s after credits (CreditsDepleted) on "
+        "GET /2/tweets/search/recent and was "
         "refused again: no request succeeds until credits are added"
     )
     same = flow_at("v2-success-gzip", 1010.0, url=SEARCH)  # the very request of the first 402

@@ -251,6 +251,6 @@ def test_spent_credits_and_a_usage_cap_retried_until_something_changes(session, 
         ("POST", "/2/tweets", None),  # it worked: something changed, no finding
     ]
     assert sorted(verdicts(s.proxy)) == [
-        "HTTP 402 Client Error: 2 errors; quota-retry 1 -> retried a spent quota",
+        "HTTP 402 Payment Required: 2 errors; quota-retry 1 -> retried a spent quota",
         "usage-capped (UsageCapExceeded): 3 errors; quota-retry 2 -> retried a spent quota",
     ]
