@@ -24,6 +24,7 @@ PURE = [
     "twerr.audit.quota_rules",
     "twerr.report.tables",
     "twerr.report.render",
+    "twerr.report.ci",
 ]
 # What only mitm.py may touch: flowfilter's node classes, the raw fields of a request, the
 # legacy log handlers, the proxy server's connection table, the addon chain, net.http.

@@ -135,6 +135,10 @@ def test_injected_and_real_errors_and_findings(proxy):
         "findings": {"early-retry": 1},
         "handled": 0,
         "client": "retry too early",
+        "examples": {  # the first text of each finding: what a CI failure says
+            "early-retry": "retried 670.0 s before the rate limit resets, after 88 Rate limit "
+            "exceeded"
+        },
     }
 
 
@@ -260,7 +264,10 @@ def test_endpoints_are_bounded():
 
 @pytest.mark.parametrize(
     "value,message",
-    [("report.txt", r"must end in \.json or \.html"), ("/no/such/r.json", "does not exist")],
+    [
+        ("report.txt", r"must end in \.json, \.html, \.xml \(JUnit\) or \.md \(Markdown\)"),
+        ("/no/such/r.json", "does not exist"),
+    ],
 )
 def test_a_bad_report_path_is_refused(proxy, tmp_path, value, message):
     good = str(tmp_path / "r.json")
@@ -283,12 +290,24 @@ def test_the_report_at_exit(proxy, tmp_path, caplog):
     assert target.read_text().startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.parametrize(
+    "name,start", [("session.xml", '<?xml version="1.0"'), ("summary.md", "## twerr report")]
+)
+def test_the_report_at_exit_as_junit_or_markdown_by_suffix(proxy, tmp_path, name, start):
+    target = tmp_path / name
+    proxy.tctx.configure(proxy.twerr, twerr_report=str(target))
+    bundled_report(proxy)
+    proxy.twerr.done()
+    assert target.read_text().startswith(start)
+    assert "GET /1.1/statuses/user_timeline.json" in target.read_text()
+
+
 def test_the_commands(proxy, tmp_path):
     bundled_report(proxy)
     assert proxy.twerr.report().startswith("twerr report: 49 Twitter API responses")
     proxy.twerr.save_report(str(tmp_path / "r.json"))
     assert json.loads((tmp_path / "r.json").read_text())["errors"] == 45
-    with pytest.raises(exceptions.CommandError, match=r"must end in \.json or \.html"):
+    with pytest.raises(exceptions.CommandError, match=r"must end in \.json, \.html"):
         proxy.twerr.save_report(str(tmp_path / "r.csv"))
     assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 49")
 
