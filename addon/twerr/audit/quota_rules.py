@@ -18,7 +18,6 @@ a flow with neither costs a look at two attributes.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from dataclasses import field
@@ -28,7 +27,9 @@ from twerr.audit.model import Finding
 from twerr.audit.model import Outcome
 from twerr.audit.model import before
 from twerr.audit.model import put
+from twerr.decode.quota import DAY
 from twerr.decode.quota import NAMES
+from twerr.decode.quota import clock as quota_clock
 
 AT_RESET = 60.0  # a retry this long after a reset was made at it; later, after it
 MAX_ENDPOINTS = 64  # endpoints kept per refused client, to tell a cap's own successes
@@ -196,12 +197,5 @@ def dollars(usd: float) -> str:
 
 
 def clock(epoch: float, now: float) -> str:
-    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than `now`."""
-    try:
-        moment, day = time.gmtime(epoch), time.gmtime(now)
-    except (OverflowError, OSError, ValueError):
-        return str(epoch)
-    text = time.strftime("%H:%M" if moment.tm_sec == 0 else "%H:%M:%S", moment) + "Z"
-    if moment[:3] != day[:3]:
-        text = time.strftime("%Y-%m-%d ", moment) + text
-    return text
+    """A time as the quota lines write it: dated when it is another UTC day than `now`."""
+    return quota_clock(epoch, int(now // DAY))

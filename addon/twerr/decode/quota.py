@@ -123,13 +123,13 @@ def _read(
         retry_at = retry_after_at
         when = "at" if retry_at is not None else "backoff"
 
-    def clock(epoch: int) -> str:
-        return _clock(epoch, today)
+    def at(epoch: int) -> str:
+        return clock(epoch, today)
 
-    parts = [_describe(name, windows, cap, clock) for name in spent]
+    parts = [_describe(name, windows, cap, at) for name in spent]
     line = "blocked by " + " and ".join(parts)
-    line += _wait(when, spent, retry_at, windows, cap, clock)
-    line += _futile_resets(spent, retry_at, when, windows, clock)
+    line += _wait(when, spent, retry_at, windows, cap, at)
+    line += _futile_resets(spent, retry_at, when, windows, at)
     return Quota(tuple(spent), retry_at, when, line)
 
 
@@ -222,13 +222,14 @@ def _futile_resets(
     return "".join(f"; {text}" for text in out)
 
 
-def _clock(epoch: int, today: int | None) -> str:
-    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than today's."""
+def clock(epoch: float, today: int | None) -> str:
+    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than `today` (days
+    since the epoch; None: never dated)."""
     try:
         moment = time.gmtime(epoch)
     except (OverflowError, OSError, ValueError):
         return str(epoch)
     text = time.strftime("%H:%M" if moment.tm_sec == 0 else "%H:%M:%S", moment) + "Z"
-    if today is not None and epoch // DAY != today:
+    if today is not None and int(epoch // DAY) != today:
         text = time.strftime("%Y-%m-%d ", moment) + text
     return text
