@@ -143,7 +143,9 @@ TIMEOUT = 3  # seconds: how long clients wait in the network cases
 def _reference(reference: str, method: str, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body of a case's reference response."""
     if not reference.startswith("built:"):
+        # a capture made before X moved its problem types to api.x.com, as X sends it today
         sample = SAMPLES[reference]
+        sample = sample.model_copy(update={"body": corpus.as_sent_today(sample.body)})
         return sample.status, sample.response_headers(PRESETS), sample.raw_body
     return built_reference(reference.removeprefix("built:"), path)
 
@@ -202,7 +204,7 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
         body = {"title": "Forbidden", "type": "about:blank", "status": 403, "detail": "Forbidden"}
     else:
         problem = catalog.problem_by_slug(fault)
-        type_uri = f"https://api.twitter.com/2/problems/{fault}"
+        type_uri = f"{corpus.PROBLEM_BASE}{fault}"
         title = problem.title or fault.replace("-", " ").title()
         if problem.http_status is None:
             status = 200

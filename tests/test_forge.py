@@ -70,9 +70,7 @@ def test_every_problem_type_decodes_back_to_itself(slug):
     generic = slug == "about:blank"  # forged as the plain 403 it is seen with
     assert forged.status == (403 if generic else problem.http_status or 200)
     assert result.errors, result
-    expected = (
-        "about:blank" if slug == "about:blank" else f"https://api.twitter.com/2/problems/{slug}"
-    )
+    expected = "about:blank" if slug == "about:blank" else f"https://api.x.com/2/problems/{slug}"
     assert result.errors[0].type == expected
     assert result.category == ("permission" if generic else problem.category)
     body = json.loads(forged.body)
@@ -124,13 +122,14 @@ def test_every_odd_shape_keeps_the_status_of_the_code_it_stands_for(name):
         ("not-authorized-for-resource", "v2-200-not-authorized"),
         ("invalid-request", "v2-400-invalid-request"),
         ("credits", "v2-402-credits"),
+        ("credits-depleted", "v2-402-credits-depleted"),
     ],
 )
 def test_forged_bodies_equal_the_real_ones(fault, sample_id):
     sample = SAMPLES[sample_id]
     forged = forge(fault, path=sample.path, now=NOW)
     assert forged.status == sample.status
-    real = sample.body.encode()
+    real = corpus.as_sent_today(sample.body).encode()
     if real.startswith((b"{", b"[")):
         assert json.loads(forged.body) == _public(json.loads(real.replace(b"\\/", b"/")))
     else:
@@ -278,3 +277,17 @@ def test_pages_that_are_not_the_apis_json_carry_no_api_headers():
 def test_partial_errors_in_a_200_carry_the_window_as_every_api_response_does():
     headers = headers_of(forge("resource-not-found", path="/2/tweets/1", now=NOW))
     assert int(headers["x-rate-limit-remaining"]) > 0
+
+
+def test_problem_types_are_forged_under_the_host_x_sends_today_and_decoded_under_either():
+    for slug in SLUGS:
+        if slug == "about:blank":
+            continue
+        forged = forge(slug, path="/2/tweets?ids=1,2", now=NOW)
+        body = json.loads(forged.body)
+        item = body["errors"][0] if forged.status == 200 else body
+        assert item["type"] == f"https://api.x.com/2/problems/{slug}"
+        old_host = forged.body.replace(b"https://api.x.com/", b"https://api.twitter.com/")
+        for wire in (forged.body, old_host):
+            result = decode(forged.status, forged.headers, wire, path="/2/tweets?ids=1,2")
+            assert result.errors[0].known and result.errors[0].type.endswith(f"/problems/{slug}")

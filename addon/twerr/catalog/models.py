@@ -127,7 +127,8 @@ class ProblemVariant(Advice):
 
 
 class ProblemEntry(Advice):
-    """An API v2 problem type, `https://api.twitter.com/2/problems/<slug>`."""
+    """An API v2 problem type, `https://api.x.com/2/problems/<slug>` (api.twitter.com before
+    mid-2026)."""
 
     slug: Annotated[str, Field(pattern=r"^(about:blank|[a-z0-9-]+)$")]
     title: str | None = None  # as seen on the wire; None when no capture shows one

@@ -30,7 +30,9 @@ from twerr.decode.ratelimit import rate_limit_headers
 Api = Literal["v1.1", "v2"]
 FaultKind = Literal["code", "status", "problem", "shape"]
 
-PROBLEM_BASE = "https://api.twitter.com/2/problems/"  # what the wire still says (research 2.6)
+# The host X names in problem types since mid-2026 (what its current SDKs type and compare:
+# docs/catalog-sources.md, "The problem type host"); the decoder reads api.twitter.com too.
+PROBLEM_BASE = "https://api.x.com/2/problems/"
 WINDOW_SECONDS = 900  # the standard 15-minute window
 DAY_SECONDS = 86400
 
