@@ -209,6 +209,7 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
         if problem.http_status is None:
             status = 200
             lookup = {"resource_type": "tweet", "parameter": "id", "value": "1460323737035677698"}
+            words = {**lookup, "resource_name": "Tweet", **problem.example}  # "the Tweet"
             item: dict[str, Any] = {}
             if "resource_type" in problem.fields:
                 looked_up = {**lookup, "resource_id": lookup["value"]}
@@ -218,9 +219,11 @@ def built_reference(fault: str, path: str) -> tuple[int, list[tuple[str, str]], 
             item.update(problem.example)
             item.update(
                 title=title,
-                detail=(problem.detail or problem.meaning).format(**lookup),
+                detail=(problem.detail or problem.meaning).format_map(words),
                 type=type_uri,
             )
+            if not problem.detail_in_body:  # duplicate-rules, as captured
+                del item["detail"]
             body = {"errors": [item]}
         else:
             status = problem.http_status

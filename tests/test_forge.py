@@ -76,7 +76,8 @@ def test_every_problem_type_decodes_back_to_itself(slug):
     body = json.loads(forged.body)
     item = body["errors"][0] if problem.http_status is None and not generic else body
     # The official Java SDK refuses a problem without its required fields.
-    assert {"title", "type", "detail"} <= set(item)
+    assert {"title", "type"} <= set(item)
+    assert ("detail" in item) is problem.detail_in_body  # duplicate-rules has none
     for field in problem.fields:
         if "." not in field and field not in ("field", "details", "id", "value", "section"):
             assert field in item or field in ("parameter", "resource_id", "resource_type"), field
@@ -291,3 +292,54 @@ def test_problem_types_are_forged_under_the_host_x_sends_today_and_decoded_under
         for wire in (forged.body, old_host):
             result = decode(forged.status, forged.headers, wire, path="/2/tweets?ids=1,2")
             assert result.errors[0].known and result.errors[0].type.endswith(f"/problems/{slug}")
+
+
+@pytest.mark.parametrize(
+    "fault,path,detail",
+    [
+        # zeeraktalat/hatespeech#9, HunterLarco/twitter-v2#26: "the Tweet", capital T
+        (
+            "not-authorized-for-resource",
+            "/2/tweets?ids=1000082502030065665",
+            "Sorry, you are not authorized to see the Tweet with ids: [1000082502030065665].",
+        ),
+        # redouane59/twittered#157
+        (
+            "not-authorized-for-resource",
+            "/2/users/123",
+            "Sorry, you are not authorized to see the user with id: [123].",
+        ),
+        # HunterLarco/twitter-v2#33, academictwitteR#307: "tweet", lower case
+        (
+            "resource-not-found",
+            "/2/tweets?ids=1341761249646956500",
+            "Could not find tweet with ids: [1341761249646956500].",
+        ),
+        (
+            "resource-not-found",
+            "/2/users/by/username/nobody",
+            "Could not find user with username: [nobody].",
+        ),
+        # PLhery/node-twitter-api-v2#432 (there on an expansion, parameter referenced_tweets.id)
+        (
+            "not-authorized-for-field",
+            "/2/tweets/1602665220689764353",
+            "Sorry, you are not authorized to access 'organic_metrics.like_count' on the Tweet "
+            "with id : [1602665220689764353].",
+        ),
+    ],
+)
+def test_partial_error_details_read_as_captured(fault, path, detail):
+    item = json.loads(forge(fault, path=path, now=NOW).body)["errors"][0]
+    assert item["detail"] == detail
+
+
+def test_a_field_authorization_error_names_the_field():
+    item = json.loads(forge("not-authorized-for-field", path="/2/tweets/1", now=NOW).body)
+    assert item["errors"][0]["field"] == "organic_metrics.like_count"
+
+
+def test_a_duplicate_rule_carries_no_detail_as_captured():
+    # mastashake08/discord-twitter-bot#7: value, id, title and type only
+    item = json.loads(forge("duplicate-rules", path="/2/tweets/search/stream/rules", now=NOW).body)
+    assert set(item["errors"][0]) == {"value", "id", "title", "type"}

@@ -142,6 +142,7 @@ class ProblemEntry(Advice):
     detail: str | None = None
     example: dict[str, str | int] = {}
     status_in_body: bool = True  # captures of some types carry no "status" member
+    detail_in_body: bool = True  # nor a "detail" (duplicate-rules)
     variants: tuple[ProblemVariant, ...] = ()
     source: Text
 

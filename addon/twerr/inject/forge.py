@@ -255,7 +255,7 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     if problem.http_status is None:
         # Lookups and stream rules report these inside a 200, beside (or instead of) data.
         fields = _resource_fields(path)
-        detail = (problem.detail or problem.meaning).format(**fields)
+        detail = (problem.detail or problem.meaning).format_map({**fields, **problem.example})
         item: dict[str, object] = {}
         if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
             item.update({k: v for k, v in fields.items() if k in problem.fields})
@@ -263,6 +263,8 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
             item["section"] = "data"
         item.update(problem.example)
         item.update({"title": title, "detail": detail, "type": type_uri})
+        if not problem.detail_in_body:
+            del item["detail"]
         return 200, _json({"errors": [item]})
     body: dict[str, object] = dict(problem.example)
     detail = (problem.detail or problem.meaning).format(**problem.example)
@@ -332,4 +334,12 @@ def _resource_fields(path: str) -> dict[str, str]:
         if name in ("ids", "id", "usernames") and value:
             parameter, ident = name, value.replace("%2C", ",").replace("%2c", ",").split(",")[0]
             break
-    return {"value": ident, "parameter": parameter, "resource_id": ident, "resource_type": resource}
+    # detail texts say "the Tweet" but "the user" (zeeraktalat/hatespeech#9, twittered#157)
+    name = "Tweet" if resource == "tweet" else resource
+    return {
+        "value": ident,
+        "parameter": parameter,
+        "resource_id": ident,
+        "resource_type": resource,
+        "resource_name": name,
+    }
