@@ -85,7 +85,7 @@ OBSERVED = {
     "invalid-request": "v2-400-invalid-request",
     "187": "v1.1-187-duplicate",
     "88": "v1.1-88-rate-limit",
-    "32": "v1.1-32-auth",
+    "32": "v1.1-32-auth-period",
     "130": "v1.1-130-over-capacity",
     "453": "v1.1-453-access-level",
     "usage-capped": "v2-429-usage-capped",

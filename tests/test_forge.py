@@ -343,3 +343,41 @@ def test_a_duplicate_rule_carries_no_detail_as_captured():
     # mastashake08/discord-twitter-bot#7: value, id, title and type only
     item = json.loads(forge("duplicate-rules", path="/2/tweets/search/stream/rules", now=NOW).body)
     assert set(item["errors"][0]) == {"value", "id", "title", "type"}
+
+
+# The text each code carries on the wire, where it differs from the seed's (its source is in
+# the catalog's wire_source): the forgery sends it, the catalog keeps the seed's message.
+WIRE_MESSAGES = {
+    32: "Could not authenticate you.",
+    34: "Sorry, that page does not exist.",
+    89: "Invalid or expired token.",
+    135: "Timestamp out of bounds.",
+    187: "Status is a duplicate.",
+    215: "Bad Authentication data.",
+    261: (
+        "Application cannot perform write actions. Contact Twitter Platform Operations "
+        "through https://help.twitter.com/forms/platform."
+    ),
+    326: (
+        "To protect our users from spam and other malicious activity, this account is "
+        "temporarily locked. Please log in to https://twitter.com to unlock your account."
+    ),
+    64: "Your account is suspended and is not permitted to access this feature.",
+    179: "Sorry, you are not authorized to see this status.",
+    88: "Rate limit exceeded",
+    144: "No status found with that ID.",
+}
+
+
+@pytest.mark.parametrize("code,wire", sorted(WIRE_MESSAGES.items()))
+def test_common_codes_are_forged_with_their_wire_text_and_decoded_either_way(code, wire):
+    entry = CATALOG.code(code)
+    forged = forge(str(code), path=V1_PATH, now=NOW)
+    assert json.loads(forged.body)["errors"][0]["message"] == wire
+    assert entry.wire_source or entry.message == wire
+    seed_text = forged.body.replace(wire.encode(), entry.message.encode())
+    for body in (forged.body, seed_text):
+        again = decode(forged.status, forged.headers, body, path=V1_PATH)
+        assert [(e.code, e.category, e.label) for e in again.errors] == [
+            (code, entry.category, f"{code} {entry.message}")
+        ]

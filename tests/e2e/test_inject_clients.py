@@ -37,9 +37,9 @@ def seen(call) -> tuple:
             lambda s, sample: s.v1(sample).user_timeline(screen_name="TwitterDev"),
         ),
         (
-            ":~u verify_credentials:32",
-            "v1.1-32-auth",
-            lambda s, sample: s.v1(sample).verify_credentials(),
+            ":~u search/tweets:32",
+            "v1.1-32-auth-period",
+            lambda s, sample: s.v1(sample).search_tweets("python"),
         ),
         (
             ":~u /2/tweets:187",
