@@ -99,6 +99,7 @@ OBSERVED = {
     "429-text": "v2-429-text",
     "legacy-error": "v1.1-single-error-string",
     "oauth-xml": "oauth-xml-415",
+    "oauth-text": "oauth-text-verifier",
     "html-503": "html-over-capacity",
     "errors-strings": "v2-media-500-strings",
     "json-array": "json-array-body",

@@ -98,6 +98,8 @@ class CodeEntry(Advice):
     wire_source: str | None = None
     fills: dict[str, str] = {}  # placeholder -> text, for forging the message
     extra: dict[str, str] = {}  # members real responses add beside code and message
+    # The OAuth 1.0a token endpoints send this code as <errors><error code=..> XML, not JSON.
+    oauth_xml: bool = False
     # What a client must stop doing after this error (the audit flags it if it goes on):
     # "writes" with this credential, or any use of the credential until it is replaced.
     blocks: Literal["writes", "credential"] | None = None

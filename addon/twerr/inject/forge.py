@@ -11,6 +11,7 @@ from the catalog (`429-no-reset`).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -67,6 +68,10 @@ _V2_HEADERS = (
 _EDGE_HEADERS = (("server", "tsa_b"),)
 _JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
 _RESOURCE_TYPES = {"tweets": "tweet", "users": "user", "lists": "list", "spaces": "space"}
+# The OAuth 1.0a token endpoints: the codes of the OAuth flow (415, 417) come as XML there
+# (research 1.3), as does the captured content type.
+OAUTH_TOKEN_ROUTES = ("/oauth/request_token", "/oauth/access_token")
+OAUTH_XML_TYPE = "application/xml;charset=utf-8"
 _STATUS_FAULT = re.compile(r"^http([2-5][0-9][0-9])$")  # 1xx are not answers
 
 
@@ -135,6 +140,8 @@ def forge(
         entry = catalog.code(int(fault))
         assert entry is not None
         status, body = _code_body(entry, api, path, catalog)
+        if entry.oauth_xml and path.partition("?")[0] in OAUTH_TOKEN_ROUTES:
+            body, content_type, rate_limit = _oauth_xml(entry), OAUTH_XML_TYPE, "none"
     elif kind == "status":
         status = int(fault[4:])
         text = getattr(catalog.status(status), "text_body", None)
@@ -227,6 +234,16 @@ def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple
         message = (entry.wire_message or entry.message).replace("<named>", "media")
     error = {"code": entry.code, "message": message, **entry.extra}
     return entry.http_status, _json({"errors": [error]})
+
+
+def _oauth_xml(entry: CodeEntry) -> bytes:
+    """The error of an OAuth token endpoint, as sent since 2021 (hybridauth/hybridauth#1314,
+    arunagw/omniauth-twitter#144): the single-quoted declaration, one line."""
+    message = html.escape(entry.forged_message, quote=False)
+    return (
+        f"<?xml version='1.0' encoding='UTF-8'?><errors><error code=\"{entry.code}\">"
+        f"{message}</error></errors>"
+    ).encode()
 
 
 def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
