@@ -145,6 +145,9 @@ class ProblemEntry(Advice):
     example: dict[str, str | int] = {}
     status_in_body: bool = True  # captures of some types carry no "status" member
     detail_in_body: bool = True  # nor a "detail" (duplicate-rules)
+    # Reported for an id of a lookup beside the items found: forged from the API's own
+    # answer, the item moved from data to errors (inject/partial.py).
+    partial: bool = False
     variants: tuple[ProblemVariant, ...] = ()
     source: Text
 

@@ -271,18 +271,7 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     title = problem.title or problem.slug.replace("-", " ").title()
     if problem.http_status is None:
         # Lookups and stream rules report these inside a 200, beside (or instead of) data.
-        fields = _resource_fields(path)
-        detail = (problem.detail or problem.meaning).format_map({**fields, **problem.example})
-        item: dict[str, object] = {}
-        if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
-            item.update({k: v for k, v in fields.items() if k in problem.fields})
-        if "section" in problem.fields:
-            item["section"] = "data"
-        item.update(problem.example)
-        item.update({"title": title, "detail": detail, "type": type_uri})
-        if not problem.detail_in_body:
-            del item["detail"]
-        return 200, _json({"errors": [item]})
+        return 200, _json({"errors": [problem_item(problem, _resource_fields(path))]})
     body: dict[str, object] = dict(problem.example)
     detail = (problem.detail or problem.meaning).format(**problem.example)
     body.update({"title": title, "detail": detail, "type": type_uri})
@@ -291,6 +280,22 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     if problem.slug == "invalid-request":
         body["errors"] = [_invalid_parameter(path)]
     return problem.http_status, _json(body)
+
+
+def problem_item(problem: ProblemEntry, fields: dict[str, str]) -> dict[str, object]:
+    """A problem as an item of a 200's `errors`; `fields`: what the lookup asked for."""
+    title = problem.title or problem.slug.replace("-", " ").title()
+    detail = (problem.detail or problem.meaning).format_map({**fields, **problem.example})
+    item: dict[str, object] = {}
+    if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
+        item.update({k: v for k, v in fields.items() if k in problem.fields})
+    if "section" in problem.fields:
+        item["section"] = "data"
+    item.update(problem.example)
+    item.update({"title": title, "detail": detail, "type": PROBLEM_BASE + problem.slug})
+    if not problem.detail_in_body:
+        del item["detail"]
+    return item
 
 
 def _invalid_parameter(path: str) -> dict[str, object]:
@@ -338,19 +343,31 @@ def _is_id(segment: str) -> bool:
     )
 
 
-def _resource_fields(path: str) -> dict[str, str]:
-    """The id a lookup asked for, and what kind of resource it is, as v2 names them."""
+def lookup(path: str) -> tuple[str, str, list[str]]:
+    """What a v2 lookup asked for: the kind of resource, the parameter naming it, and the ids
+    (or usernames) in the order asked; none when the path names none."""
     route, _, query = path.partition("?")
     segments = [s for s in route.split("/") if s][1:]  # after the version, /2/
     resource = _RESOURCE_TYPES.get(segments[0] if segments else "", "tweet")
-    parameter, ident = "id", next((s for s in reversed(segments) if _is_id(s)), "1")
+    parameter, idents = "id", [s for s in reversed(segments) if _is_id(s)][:1]
     if len(segments) >= 4 and segments[1] == "by" and segments[2] in ("username", "usernames"):
-        parameter, ident = "username", segments[3]  # /2/users/by/username/jack
+        parameter, idents = "username", [segments[3]]  # /2/users/by/username/jack
     for pair in query.split("&"):
         name, _, value = pair.partition("=")
         if name in ("ids", "id", "usernames") and value:
-            parameter, ident = name, value.replace("%2C", ",").replace("%2c", ",").split(",")[0]
+            value = value.replace("%2C", ",").replace("%2c", ",")
+            parameter, idents = name, [ident for ident in value.split(",") if ident]
             break
+    return resource, parameter, idents
+
+
+def _resource_fields(path: str) -> dict[str, str]:
+    """The (first) id a lookup asked for, and what kind of resource it is, as v2 names them."""
+    resource, parameter, idents = lookup(path)
+    return lookup_fields(resource, parameter, idents[0] if idents else "1")
+
+
+def lookup_fields(resource: str, parameter: str, ident: str) -> dict[str, str]:
     # detail texts say "the Tweet" but "the user" (zeeraktalat/hatespeech#9, twittered#157)
     name = "Tweet" if resource == "tweet" else resource
     return {
