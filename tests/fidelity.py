@@ -89,6 +89,8 @@ OBSERVED = {
     "130": "v1.1-130-over-capacity",
     "453": "v1.1-453-access-level",
     "usage-capped": "v2-429-usage-capped",
+    "credits": "v2-402-credits",
+    "credits-depleted": "v2-402-credits-depleted",
     "client-forbidden": "v2-403-client-forbidden",
     "unsupported-authentication": "v2-403-unsupported-authentication",
     "v2 187": "v2-403-duplicate-content",

@@ -143,6 +143,9 @@ class ProblemEntry(Advice):
     # wire carries a JSON number).
     detail: str | None = None
     example: dict[str, str | int] = {}
+    # the header set it comes with: the tsa-era API's, or the Cloudflare-fronted api.x.com's
+    # of 2026 (the billing errors)
+    headers: Literal["tsa", "cloudflare"] = "tsa"
     status_in_body: bool = True  # captures of some types carry no "status" member
     detail_in_body: bool = True  # nor a "detail" (duplicate-rules)
     # Reported for an id of a lookup beside the items found: forged from the API's own

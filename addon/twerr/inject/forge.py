@@ -64,6 +64,13 @@ _V2_HEADERS = (
     ("x-response-time", "49"),
     ("x-xss-protection", "0"),
 )
+# api.x.com behind Cloudflare, 2026: the 402s of tryethernal/ethernal#910-#947 (Date in GMT)
+_CLOUDFLARE_HEADERS = (
+    ("api-version", "2.160"),
+    ("cache-control", "no-cache, no-store, max-age=0"),
+    ("perf", "7402827104"),
+    ("server", "cloudflare envoy"),
+)
 # What the edge sends with a page that is not the API's JSON (HTML, XML, text): no API headers.
 _EDGE_HEADERS = (("server", "tsa_b"),)
 _JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
@@ -136,6 +143,7 @@ def forge(
     api = api_of(path)
     content_type: str | None = None
     rate_limit = "window"
+    family: str = api  # whose headers: "v1.1", "v2", or "cloudflare" (api.x.com, 2026)
     if kind == "code":
         entry = catalog.code(int(fault))
         assert entry is not None
@@ -155,6 +163,7 @@ def forge(
         if problem.resets != "window":
             rate_limit = "not-window"  # a usage cap: the window itself has requests left
         api = "v2"  # a problem is a v2 body whatever the path
+        family = "cloudflare" if problem.headers == "cloudflare" else api
         if problem.slug == "about:blank":  # the generic problem: a plain 403, as captured
             status, body = _status_body(403, api, path, catalog)
         else:
@@ -167,9 +176,10 @@ def forge(
     if body and content_type is None:
         content_type = _JSON_TYPE[api]
 
-    headers = list(_V2_HEADERS if api == "v2" else _V1_HEADERS) if from_api else list(_EDGE_HEADERS)
+    family_headers = {"v1.1": _V1_HEADERS, "v2": _V2_HEADERS, "cloudflare": _CLOUDFLARE_HEADERS}
+    headers = list(family_headers[family] if from_api else _EDGE_HEADERS)
     date = formatdate(now, usegmt=True)
-    headers.append(("date", date.replace(" GMT", " UTC") if api == "v2" else date))
+    headers.append(("date", date.replace(" GMT", " UTC") if family == "v2" else date))
     if content_type:
         headers.append(("content-type", content_type))
     if api == "v1.1" and from_api:
