@@ -127,7 +127,7 @@ def cases() -> list[Case]:
         add(problem.slug, "GET", "/2/tweets/1460323737035677698")
     for fault in ("187", "http401", "http503", "88"):
         add(fault, "POST", "/2/tweets", key=f"v2 {fault}")
-    for status in (400, 401, 403, 404, 406, 410, 413, 420, 422, 429, 500, 502, 503, 504):
+    for status in (400, 401, 402, 403, 404, 406, 410, 413, 420, 422, 429, 500, 502, 503, 504):
         add(f"http{status}", "GET", "/1.1/statuses/home_timeline.json", key=f"http{status}")
     for shape in catalog.shapes:
         path = "/2/tweets/search/recent?query=x" if shape.name == "429-text" else None
