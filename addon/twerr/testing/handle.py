@@ -50,6 +50,11 @@ class TwerrProxy:
     `clear`, `set` change the proxy as it runs; `flows`, `findings`, `verdicts` and `report()`
     say what happened."""
 
+    port: int  # the proxy's port on 127.0.0.1, once it runs
+    workdir: Path
+    confdir: Path  # mitmproxy's confdir, where its CA is
+    log_path: Path  # the proxy's output
+
     def __init__(self, workdir: str | os.PathLike[str], **given: Any) -> None:
         """workdir: a folder for the proxy's files (its log; its CA, without confdir=).
         given: see twerr.testing.launch."""

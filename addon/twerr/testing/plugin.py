@@ -63,7 +63,8 @@ class ProxyFactory:
     def __getattr__(self, name: str) -> Any:
         from twerr.testing.handle import TwerrProxy
 
-        if name.startswith("_") or not hasattr(TwerrProxy, name):
+        public = name in TwerrProxy.__annotations__ or hasattr(TwerrProxy, name)
+        if name.startswith("_") or not public:
             raise AttributeError(f"twerr_proxy has no attribute {name!r}")
         if self._default is None:
             self._default = self()
