@@ -19,11 +19,13 @@ the fixture pay nothing.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Generator
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+import pluggy
 import pytest
 
 if TYPE_CHECKING:
@@ -104,10 +106,13 @@ def twerr_proxy(
 _FACTORY = pytest.StashKey[ProxyFactory]()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     """A failed test's report gets, per proxy it started, twerr's report and the proxy's log."""
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     factory = item.stash.get(_FACTORY, None)
     if factory is not None and report.when == "call" and report.failed:
         for proxy in factory.started:
@@ -118,4 +123,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             except Exception as e:  # the report of a failure must not fail
                 text = f"(no report: {e})"
             report.sections.append((f"twerr proxy {proxy.url}", f"{text}\n\nlog: {proxy.log_path}"))
-    return report
