@@ -63,6 +63,10 @@ def test_replay_answers_offline_with_faults_windows_and_the_wallet(tmp_path, mon
         with pytest.raises(tweepy.TweepyException):  # not in the recording: killed, not sent
             client.get_user(screen_name="twitterdev")
         statuses = [f.response.status_code if f.response else "killed" for f in p.flows]
+        log = p.log_path.read_text()
+    assert "POST api.twitter.com/1.1/statuses/update.json → 403 187" in log  # twerr's lines
+    for secret in (*TOKENS.values(), BEARER):  # no credential in the proxy's output
+        assert secret not in log
     assert statuses == [403, 200, 200, 429, 200, 402, "killed"]
     assert len(api.requests) == asked
 
