@@ -19,9 +19,12 @@ PURE = [
     "twerr.inject.faults",
     "twerr.inject.forge",
     "twerr.inject.windows",
+    "twerr.audit.model",
     "twerr.audit.behaviour",
+    "twerr.audit.quota_rules",
     "twerr.report.tables",
     "twerr.report.render",
+    "twerr.report.ci",
 ]
 # Not pure, but light: they run in a test suite's own process (the pytest plugin, loaded by
 # every pytest where twerr is installed) or answer at once (`twerr --version`).

@@ -272,3 +272,101 @@ def test_a_client_hammering_a_spent_window_has_every_flow_flagged_and_a_line_a_k
     lines = [r.getMessage() for r in caplog.records if r.name == "twerr.flows"]
     assert lines[2].endswith("(19 more like it since)") and " → 429 88 " in lines[2]
     assert lines[3].endswith("(18 more like it since)") and "retry too early" in lines[3]
+
+
+# X's quotas and billing: what the record's `quota` and `cost` tell the audit
+
+CREDITS_DEPLETED = (
+    b'{"title":"CreditsDepleted","detail":"Your enrolled account does not have any credits to '
+    b'fulfill this request.","type":"https://api.x.com/2/problems/credits","account_id":1}'
+)
+SEARCH = "https://api.twitter.com/2/tweets/search/recent?query=weather"
+
+
+def depleted(start, url=SEARCH):
+    """X's 402: the account's credits are spent."""
+    flow = flow_at("v2-503-service-unavailable", start, url=url)
+    flow.response.status_code = 402
+    flow.response.content = CREDITS_DEPLETED
+    return flow
+
+
+def test_a_retry_at_the_window_reset_while_the_app_day_cap_binds(proxy):
+    window_reset, day_reset = 1665183228, 1665262000  # the sample's headers
+    first = proxy.send(flow_at("v2-429-app-24h-cap", window_reset - 300.0))
+    assert first.metadata["twerr"]["quota"]["binding"] == "app_24h"
+    retry = proxy.send(flow_at("v2-429-app-24h-cap", window_reset + 1.0))
+    assert retry.metadata["twerr"]["audit"] == {
+        "finding": "wrong-reset",
+        "verdict": "waited for the wrong reset",
+        "error": "HTTP 429",
+        "text": "retried at the 15-minute window's reset (22:53:48Z) but the app 24-hour cap "
+        "binds until 2022-10-08 20:46:40Z: wait for x-app-limit-24hour-reset",
+        "seconds": day_reset - window_reset - 1.0,
+    }
+    assert retry.marked == AUDIT_MARKER
+    proxy.send(flow_at("v2-429-app-24h-cap", window_reset - 100.0, token="bob"))
+    early = proxy.send(flow_at("v2-429-app-24h-cap", window_reset - 50.0, token="bob"))
+    assert early.metadata["twerr"]["audit"]["finding"] == "early-retry"  # before every reset
+
+
+def test_a_usage_cap_retried(proxy):
+    proxy.send(flow_at("v2-429-usage-capped", 1000.0))
+    again = proxy.send(flow_at("v2-429-usage-capped", 1002.0))
+    assert again.metadata["twerr"]["audit"]["finding"] == "quota-retry"
+    assert again.metadata["twerr"]["audit"]["text"] == (
+        "called again 1.9 s after usage-capped (UsageCapExceeded) and was refused again: the "
+        "monthly usage cap holds every request it covers until the next monthly period: stop "
+        "calling until then, or move to a larger plan"
+    )
+
+
+def test_spent_credits_retried_then_added(proxy):
+    proxy.send(depleted(1000.0))
+    other = proxy.send(depleted(1005.0, url="https://api.twitter.com/2/users/me"))
+    assert other.metadata["twerr"]["audit"]["finding"] == "quota-retry"
+    assert other.metadata["twerr"]["audit"]["text"].startswith(
+        "called GET /2/users/me 4.9 s after credits (CreditsDepleted) on "
+        "GET /2/tweets/search/recent and was "
+        "refused again: no request succeeds until credits are added"
+    )
+    same = flow_at("v2-success-gzip", 1010.0, url=SEARCH)  # the very request of the first 402
+    assert proxy.send(same).metadata["twerr"]["audit"] is None  # credits added: it worked
+    assert proxy.send(depleted(1020.0)).metadata["twerr"]["audit"] is None  # forgiven
+
+
+class Wallet:
+    """Stands in for twerr_credits: writes the charge of the flows it bills into the record
+    before the audit reads it."""
+
+    def __init__(self, usd):
+        self.usd, self.balance = usd, 10.0
+
+    def classified(self, flow, meta):
+        if flow.metadata.get("billed"):
+            self.balance -= self.usd
+            meta["cost"] = {"usd": self.usd, "per": "resource", "resources": 1,
+                            "balance": self.balance, "repeat": False}  # fmt: skip
+
+
+def test_paying_again_and_again_for_an_answer_that_is_lost(proxy):
+    classifier = proxy.classifier
+    classifier.followers = (Wallet(0.005), *classifier.followers)
+
+    def lost_after_billing(start):
+        flow = flow_at("v1.1-130-over-capacity", start)
+        flow.metadata["twerr"] = {"injected": {"fault": "130", "phase": "response"}}
+        flow.metadata["billed"] = True
+        return proxy.send(flow)
+
+    assert lost_after_billing(1000.0).metadata["twerr"]["audit"] is None
+    second = lost_after_billing(1010.0)
+    assert second.metadata["twerr"]["cost"]["usd"] == 0.005
+    assert second.metadata["twerr"]["audit"]["finding"] == "paid-failures"
+    assert second.metadata["twerr"]["audit"]["text"] == (
+        "paid 2 times for the same request, $0.01 so far, and it failed each time (the answer "
+        "was lost after the API billed it): cap the retries of a billed request"
+    )
+    unbilled = flow_at("v1.1-130-over-capacity", 1020.0)
+    unbilled.metadata["twerr"] = {"injected": {"fault": "130", "phase": "response"}}
+    assert proxy.send(unbilled).metadata["twerr"]["audit"] is None  # it paid nothing for it

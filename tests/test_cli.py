@@ -2,6 +2,7 @@
 
 import json
 import tracemalloc
+import xml.etree.ElementTree as ET
 
 import pytest
 from mitmproxy import io as mitmio
@@ -9,9 +10,13 @@ from mitmproxy import version
 from mitmproxy.addons.savehar import SaveHar
 from mitmproxy.io import tnetstring
 from mitmproxy.test import tflow
+from test_ci import SCHEMA
+from test_ci import at
 
 import corpus
 from processes import BUNDLED_FLOWS
+from snapshots import one_client_session
+from twerr.report.cli import FINDINGS_STATUS
 from twerr.report.cli import main
 
 HEADLINE = "twerr report: 49 Twitter API responses, 45 errors (45 real, 0 injected)"
@@ -41,6 +46,68 @@ def test_json_and_html_files(capsys, tmp_path):
         f"twerr: report written to {tmp_path / 'r.json'}",
         f"twerr: report written to {tmp_path / 'r.html'}",
     ]
+
+
+def test_junit_and_markdown_files(capsys, tmp_path):
+    junit, markdown = tmp_path / "report.xml", tmp_path / "summary.md"
+    status, _, err = report(capsys, BUNDLED_FLOWS, "--junit", junit, "--markdown", markdown)
+    assert status == 0
+    assert err.splitlines() == [
+        f"twerr: report written to {junit}",
+        f"twerr: report written to {markdown}",
+    ]
+    SCHEMA.validate(str(junit))
+    assert junit.read_text().count("<testcase ") == 44
+    assert markdown.read_text().startswith("## twerr report\n\n**49** Twitter API responses")
+
+
+def test_a_session_with_findings_as_junit_and_markdown(capsys, tmp_path):
+    session, junit, markdown = tmp_path / "s.mitm", tmp_path / "r.xml", tmp_path / "r.md"
+    one_client_session(session)  # the corpus as one client's session: findings appear
+    assert report(capsys, session, "--junit", junit, "--markdown", markdown)[0] == 0
+    data = json.loads(report(capsys, session, "--format", "json")[1])
+    SCHEMA.validate(str(junit))
+    judged = [cell for cell in data["coverage"] if cell["findings"]]
+    assert len(judged) > 5
+    failures = {
+        case.get("name"): case.find("failure")
+        for case in ET.parse(junit).iter("testcase")
+        if case.find("failure") is not None
+    }
+    assert list(failures) == [f"{c['endpoint']} [{c['error']}]" for c in judged]
+    for cell in judged:
+        failure = failures[f"{cell['endpoint']} [{cell['error']}]"]
+        assert failure.get("message").startswith(f"{cell['client']}: ")
+        for name, text in cell["examples"].items():
+            assert f"- {name} x{cell['findings'][name]} (" in failure.text
+            assert text[:100] in failure.text  # what the client did
+        elsewhere = not cell["injected"] and not cell["real"]  # 32 or 326 on another endpoint
+        assert failure.text.endswith("came from other endpoints.") == elsewhere
+    assert any(not cell["injected"] and not cell["real"] for cell in judged)
+    summary = markdown.read_text()
+    findings = summary.split("### Findings")[1].split("###")[0]
+    assert findings.count("\n| `") == len(judged)
+
+
+def findings_recording(path):
+    """A client that retries a 88 ten seconds later, 670 s before the window resets."""
+    with path.open("wb") as file:
+        writer = mitmio.FlowWriter(file)
+        for start in (1648976000.0, 1648976010.0):
+            writer.add(at("v1.1-88-rate-limit", start, "alice"))
+    return path
+
+
+def test_fail_on_findings_fails_the_ci_job_after_writing_the_files(capsys, tmp_path):
+    recording, junit = findings_recording(tmp_path / "s.mitm"), tmp_path / "r.xml"
+    status, out, err = report(capsys, recording, "--junit", junit, "--fail-on-findings")
+    assert status == FINDINGS_STATUS == 3
+    assert out.startswith("twerr report: 2 Twitter API responses, 2 errors")
+    assert err.splitlines() == [f"twerr: report written to {junit}", "twerr: 1 audit findings"]
+    SCHEMA.validate(str(junit))
+    assert junit.read_text().count("<failure ") == 1
+    assert report(capsys, recording)[0] == 0  # without the option, today's exit status
+    assert report(capsys, BUNDLED_FLOWS, "--fail-on-findings")[0] == 0  # nothing found
 
 
 def test_json_on_stdout(capsys):

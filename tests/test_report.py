@@ -135,6 +135,10 @@ def test_injected_and_real_errors_and_findings(proxy):
         "findings": {"early-retry": 1},
         "handled": 0,
         "client": "retry too early",
+        "examples": {  # the first text of each finding: what a CI failure says
+            "early-retry": "retried 670.0 s before the rate limit resets, after 88 Rate limit "
+            "exceeded"
+        },
     }
 
 
@@ -150,6 +154,30 @@ def test_a_client_seen_to_wait_is_handled_well_and_one_never_seen_again_is_no_ev
     assert verdicts == {"88": (1, "handled well"), "187": (0, "no retry seen")}
     cells = {c["error"]: (c["handled"], c["client"]) for c in data["coverage"]}
     assert cells == {"88": (1, "handled well"), "187": (0, "no retry seen")}
+
+
+def test_the_quota_findings_are_tallied_by_name_with_their_verdicts(proxy):
+    proxy.send(at("v2-429-usage-capped", 1000.0, token="bob"))
+    proxy.send(at("v2-429-usage-capped", 1002.0, token="bob"))  # refused again: quota-retry
+    proxy.send(at("v2-429-app-24h-cap", 1665182928.0))
+    proxy.send(at("v2-429-app-24h-cap", 1665183229.0))  # at the window's reset: wrong-reset
+    data = proxy.reporter.report.to_dict()
+    assert data["findings"] == 2
+    rows = {row["error"]: (row["findings"], row["verdict"]) for row in data["errors_by_kind"]}
+    assert rows == {
+        "HTTP 429": ({"wrong-reset": 1}, "waited for the wrong reset"),
+        "usage-capped": ({"quota-retry": 1}, "retried a spent quota"),
+    }
+    cells = {(c["endpoint"], c["error"]): (c["findings"], c["client"]) for c in data["coverage"]}
+    assert cells == {
+        ("POST /2/users/:id/following", "HTTP 429"): (
+            {"wrong-reset": 1},
+            "waited for the wrong reset",
+        ),
+        ("POST /2/tweets", "usage-capped"): ({"quota-retry": 1}, "retried a spent quota"),
+    }
+    text = render_text(data)
+    assert "waited for the wrong reset" in text and "retried a spent quota" in text
 
 
 def test_the_text_report(proxy):
@@ -236,7 +264,10 @@ def test_endpoints_are_bounded():
 
 @pytest.mark.parametrize(
     "value,message",
-    [("report.txt", r"must end in \.json or \.html"), ("/no/such/r.json", "does not exist")],
+    [
+        ("report.txt", r"must end in \.json, \.html, \.xml \(JUnit\) or \.md \(Markdown\)"),
+        ("/no/such/r.json", "does not exist"),
+    ],
 )
 def test_a_bad_report_path_is_refused(proxy, tmp_path, value, message):
     good = str(tmp_path / "r.json")
@@ -259,12 +290,24 @@ def test_the_report_at_exit(proxy, tmp_path, caplog):
     assert target.read_text().startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.parametrize(
+    "name,start", [("session.xml", '<?xml version="1.0"'), ("summary.md", "## twerr report")]
+)
+def test_the_report_at_exit_as_junit_or_markdown_by_suffix(proxy, tmp_path, name, start):
+    target = tmp_path / name
+    proxy.tctx.configure(proxy.twerr, twerr_report=str(target))
+    bundled_report(proxy)
+    proxy.twerr.done()
+    assert target.read_text().startswith(start)
+    assert "GET /1.1/statuses/user_timeline.json" in target.read_text()
+
+
 def test_the_commands(proxy, tmp_path):
     bundled_report(proxy)
     assert proxy.twerr.report().startswith("twerr report: 49 Twitter API responses")
     proxy.twerr.save_report(str(tmp_path / "r.json"))
     assert json.loads((tmp_path / "r.json").read_text())["errors"] == 45
-    with pytest.raises(exceptions.CommandError, match=r"must end in \.json or \.html"):
+    with pytest.raises(exceptions.CommandError, match=r"must end in \.json, \.html"):
         proxy.twerr.save_report(str(tmp_path / "r.csv"))
     assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 49")
 

@@ -163,7 +163,7 @@ class Twerr:
 
     @command.command("twerr.report.save")
     def save_report(self, path: types.Path) -> None:
-        """Write the report so far to a .json or .html file."""
+        """Write the report so far to a .json, .html, .xml (JUnit) or .md (Markdown) file."""
         try:
             self.parts.reporter.save(path)
         except ValueError as e:

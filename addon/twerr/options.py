@@ -132,8 +132,9 @@ OPTIONS = (
         "twerr_report",
         str,
         "",
-        "Write the session's report to this file when mitmproxy stops: a .json file, or "
-        "a .html page (tables and a chart of errors over time, readable offline).",
+        "Write the session's report to this file when mitmproxy stops: a .json file, "
+        "a .html page (tables and a chart of errors over time, readable offline), a .xml "
+        "JUnit file (a test case per error path) or a .md Markdown job summary.",
     ),
 )
 AUDIT_OPTIONS = frozenset(o.name for o in OPTIONS if o.name.startswith("twerr_audit"))

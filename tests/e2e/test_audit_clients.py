@@ -13,6 +13,9 @@ import requests
 import tweepy
 from mitmproxy import io as mitmio
 
+import corpus
+from fakeapi import Reference
+from fakeapi import epoch
 from proxied import tokens
 
 pytestmark = pytest.mark.e2e
@@ -152,3 +155,102 @@ def test_permanent_errors_and_lost_writes(session, tmp_path):
             " -> retried a permanent error",
         ]
     )
+
+
+def day_capped(window: int, cap: int) -> Reference:
+    """X's 429 of a spent user 24-hour cap while the 15-minute window has requests left (the
+    body a generic v2 problem). Served as a reference, its Date is made now at each answer and
+    its resets move along: the window resets `window` seconds after it, the cap `cap` after."""
+    headers = dict(corpus.load().presets["v2"])
+    date = int(epoch(headers["date"]))
+    headers |= {
+        "x-rate-limit-limit": "450",
+        "x-rate-limit-remaining": "449",
+        "x-rate-limit-reset": str(date + window),
+        "x-user-limit-24hour-limit": "100",
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(date + cap),
+    }
+    body = b'{"title":"Too Many Requests","detail":"Too Many Requests","type":"about:blank",'
+    body += b'"status":429}'
+    return 429, sorted(headers.items()), body
+
+
+class Stopped(Exception):
+    """Raised in a client's response hook to end a loop it would go on with forever."""
+
+
+def test_tweepy_waiting_on_the_window_while_a_day_cap_binds_wakes_at_the_wrong_reset(
+    session, tmp_path
+):
+    s, flows = started(session, tmp_path)
+    s.api.references["day-capped"] = day_capped(window=2, cap=8)
+    # tweepy's wait_on_rate_limit sleeps until x-rate-limit-reset, whatever else is spent
+    client = s.v2("day-capped", wait_on_rate_limit=True)
+    statuses: list[int] = []  # what tweepy was answered
+
+    def stop_after_its_first_retry(response, *args, **kwargs):
+        statuses.append(response.status_code)
+        if len(statuses) == 2:
+            raise Stopped  # it would wake at each window reset, all day long
+
+    client.session.hooks["response"].append(stop_after_its_first_retry)
+    with pytest.raises(Stopped):
+        client.search_recent_tweets("twerr")
+    # the careful client waits for the latest reset the 429 names: the cap's
+    url = "https://api.twitter.com/2/tweets/search/recent?query=twerr"
+    headers = {"authorization": "Bearer careful", "x-sample": "day-capped"}
+    answer = requests.get(url, headers=headers, timeout=10)
+    names = ("x-rate-limit-reset", "x-app-limit-24hour-reset", "x-user-limit-24hour-reset")
+    time.sleep(max(int(answer.headers.get(n, 0)) for n in names) - time.time() + 0.5)
+    # the fake API spends the cap again at once: a fresh refusal, but the wait was right
+    assert requests.get(url, headers=headers, timeout=10).status_code == 429
+    assert statuses == [429, 429]
+    seen = findings(s.proxy, flows)
+    assert [finding for *_, finding in seen] == [None, "wrong-reset", None, None]
+    with flows.open("rb") as file:
+        saved = list(mitmio.FlowReader(file).stream())
+    text = saved[1].metadata["twerr"]["audit"]["text"]
+    assert text.startswith("retried at the 15-minute window's reset (")
+    assert ") but the user 24-hour cap binds until " in text
+    assert text.endswith(": wait for x-user-limit-24hour-reset")
+    assert saved[3].metadata["twerr"]["handled"] == [
+        {"error": "HTTP 429", "endpoint": "GET /2/tweets/search/recent"}
+    ]
+    (verdict,) = verdicts(s.proxy)
+    assert (
+        verdict
+        == "HTTP 429 Too Many Requests: 4 errors; wrong-reset 1 -> waited for the wrong reset"
+    )
+
+
+def test_spent_credits_and_a_usage_cap_retried_until_something_changes(session, tmp_path):
+    s, flows = started(
+        session,
+        tmp_path,
+        ":~u /2/tweets/search:usage-capped",
+        "|~u /2/tweets$ & ~m POST|http402|times=2",
+    )
+    reader = s.v2()
+    for _ in range(3):  # a monthly cap: no retry succeeds before next month
+        with pytest.raises(tweepy.TooManyRequests):
+            reader.search_recent_tweets("twerr")
+        time.sleep(0.2)
+    writer = s.v2(credentials=tokens("writer"))
+    for _ in range(2):
+        with pytest.raises(tweepy.HTTPException) as refused:
+            writer.create_tweet(text="hello", user_auth=True)
+        assert refused.value.response.status_code == 402
+    writer.create_tweet(text="hello", user_auth=True)  # the credits were added meanwhile
+    assert findings(s.proxy, flows) == [
+        ("GET", "/2/tweets/search/recent", None),
+        ("GET", "/2/tweets/search/recent", "quota-retry"),
+        ("GET", "/2/tweets/search/recent", "quota-retry"),
+        ("POST", "/2/tweets", None),
+        ("POST", "/2/tweets", "quota-retry"),
+        ("POST", "/2/tweets", None),  # it worked: something changed, no finding
+    ]
+    assert sorted(verdicts(s.proxy)) == [
+        "HTTP 402 Payment Required: 2 errors; quota-retry 1 -> retried a spent quota",
+        "usage-capped (UsageCapExceeded): 3 errors; quota-retry 2 -> retried a spent quota",
+    ]

@@ -111,7 +111,9 @@ def test_the_content_view_through_the_api(web):
     assert lines[0] == "HTTP 429 Too Many Requests · v1.1 · shape v1.1-errors"
     assert lines[1].startswith("Audit: retry too early — retried 670.0 s before")
     assert "  meaning:  The request limit for this resource has been reached" in view["text"]
-    assert "Advice: retry after 2022-04-03T09:04:40Z." in lines
+    advice = next(line for line in lines if line.startswith("Advice: "))
+    assert advice.startswith("Advice: blocked by the 15-minute window (0/900, resets ")
+    assert advice.endswith("09:04:40Z).")
     assert "  15-minute window: 0/900 remaining, resets 2022-04-03T09:04:40Z" in lines
 
 

@@ -21,12 +21,13 @@ from twerr import explain
 from twerr import guard
 from twerr import mitm
 from twerr import record
-from twerr.audit.behaviour import Call
-from twerr.audit.behaviour import Finding
-from twerr.audit.behaviour import Lost
-from twerr.audit.behaviour import Outcome
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
+from twerr.audit.model import Call
+from twerr.audit.model import Finding
+from twerr.audit.model import Lost
+from twerr.audit.model import Outcome
+from twerr.audit.model import Spent
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
@@ -36,6 +37,7 @@ from twerr.inject.faults import keeps_answer
 from twerr.inject.windows import credential
 from twerr.inject.windows import endpoint_key
 from twerr.options import AUDIT_OPTIONS
+from twerr.record import QuotaRecord
 from twerr.record import Record
 
 AUDIT_MARKER = ":stop_sign:"  # the client did something the error said not to
@@ -173,6 +175,7 @@ def outcome_of(flow: http.HTTPFlow, meta: Record, catalog: Catalog) -> Outcome:
             for key in ("resource_id", "value")
             if key in error["details"]
         )
+    quota, cost = meta.get("quota"), meta.get("cost")
     return Outcome(
         end=_answered_at(flow),
         kind=kind,
@@ -184,7 +187,28 @@ def outcome_of(flow: http.HTTPFlow, meta: Record, catalog: Catalog) -> Outcome:
         blocks=blocks,
         lost=lost,
         missing=missing,
+        quota=spent_of(quota, meta) if quota else None,
+        paid=cost["usd"] if cost and cost.get("usd", 0) > 0 else 0.0,
     )
+
+
+def spent_of(quota: QuotaRecord, meta: Record) -> Spent:
+    """The audit's reading of the record's `quota`: the binding limit, what a retry waits
+    for, and the resets of the other rate-limit windows (which free the client too early)."""
+    binding, until, waits = quota["binding"] or "", quota["retry_at"], quota["retry_when"]
+    rate, resets = meta["rate_limit"], []
+    if rate is not None:  # spelt out, not a generator: this runs on every 429 of a hammering client
+        if binding != "window" and rate["reset"] is not None:
+            resets.append(("window", float(rate["reset"])))
+        for name in ("app_24h", "user_24h"):
+            window = rate[name]
+            if window is not None and window["reset"] is not None and name != binding:
+                resets.append((name, float(window["reset"])))
+    period = ""
+    if waits == "next-period":  # a usage cap: "Monthly", "Daily"
+        details = (error["details"].get("period") for error in meta["errors"])
+        period = next((str(p).lower() for p in details if p), "")
+    return Spent(binding, waits, None if until is None else float(until), tuple(resets), period)
 
 
 def write_finding(flow: http.HTTPFlow, meta: Record, finding: Finding) -> None:

@@ -4,7 +4,9 @@ Each flow is a `Call` (who asked what, and when) and an `Outcome` (what came bac
 client had it). `Tracker.observe` judges the call against what the same client was told before,
 then remembers the outcome. Times are the flows' own timestamps, so a recorded session is judged
 exactly as it was live. State is bounded: entries expire `memory` seconds after the error they
-remember, and at most `max_entries` of each kind are kept.
+remember, and at most `max_entries` of each kind are kept. The vocabulary is in `model`; the
+rules for X's quotas and billing (`wrong-reset`, `quota-retry`, `paid-failures`) are in
+`quota_rules`, which the Tracker asks in their turn.
 """
 
 from __future__ import annotations
@@ -13,45 +15,28 @@ import math
 import re
 from collections import Counter
 from collections import OrderedDict
-from collections.abc import Container
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from typing import Literal
 from typing import NamedTuple
+
+from twerr.audit.model import UNSAFE_METHODS
+from twerr.audit.model import Call
+from twerr.audit.model import Finding
+from twerr.audit.model import FindingName
+from twerr.audit.model import Outcome
+from twerr.audit.model import before as _before
+from twerr.audit.model import put as _put
+from twerr.audit.model import verdict_of
+from twerr.audit.quota_rules import QuotaRules
+from twerr.audit.quota_rules import wrong_reset
 
 MAX_ENTRIES = 10_000  # per table; the least recently touched entries go first
 MAX_KINDS = 1_000  # error kinds tallied; rarer ones beyond that count as "other"
 GROWTH = 1.5  # a backoff: each wait at least this much longer than the one before
-
-Lost = Literal["answered", "unknown"]
-FindingName = Literal[
-    "duplicate-write",
-    "dead-credential",
-    "write-while-blocked",
-    "permanent-retry",
-    "missing-ids",
-    "retry-storm",
-    "early-retry",
-]
-VERDICTS: dict[FindingName, str] = {  # most serious first: a flow gets its first finding only
-    "duplicate-write": "repeated a write",
-    "dead-credential": "retried a permanent error",
-    "write-while-blocked": "retried a permanent error",
-    "permanent-retry": "retried a permanent error",
-    "missing-ids": "retried a permanent error",
-    "retry-storm": "retry storm",
-    "early-retry": "retry too early",
-}
-HANDLED_WELL = "handled well"  # a later request showed the client waiting, or going on
-NO_RETRY_SEEN = "no retry seen"  # no later request of the client: no evidence either way
-VERDICT_ORDER = (*dict.fromkeys(VERDICTS.values()), HANDLED_WELL, NO_RETRY_SEEN)  # worst first
 EXPIRY_PASS_SECONDS = 1.0  # errors are forgotten within this long after twerr_audit_memory
 MAX_UNFOLLOWED = 64  # errors kept per client that no later request of its own has followed
 _FORGIVEN_BY_SUCCESS = ("dead-credential", "write-while-blocked")
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Repeating a PUT or DELETE leaves the same state; repeating a POST makes a second Tweet or DM.
-UNSAFE_METHODS = frozenset({"POST"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,58 +46,6 @@ class Thresholds:
     storm_seconds: float = 10.0  # ... within this many seconds, waits not growing: a storm
     calm: float = 60.0  # after a 420, wait at least this long (Twitter: start at 60 s, double)
     memory: float = 900.0  # an error is forgotten this long after it was answered
-
-
-# Call and Outcome, made for every judged flow, are slotted dataclasses, not frozen ones (a
-# frozen one costs three times as much to make); nothing changes them once made.
-@dataclass(slots=True)
-class Call:
-    start: float  # when the request began
-    who: str  # the credential's hash, or the client's address when it sent none
-    method: str
-    endpoint: str  # "GET /2/tweets/:id": the rate-limit bucket
-    fingerprint: str  # the exact request: method, path, query and body, no oauth_* values
-    target: str  # path and query, to look for ids in
-    anonymous: bool = False  # no credential: `who` is the client's address
-
-    @property
-    def writes(self) -> bool:
-        return self.method in WRITE_METHODS
-
-
-@dataclass(slots=True)
-class Outcome:
-    end: float  # when the client had the answer (or the failure)
-    kind: str  # "88", "usage-capped", "HTTP 503", "timeout": what verdicts are tallied by
-    label: str  # "88 Rate limit exceeded"
-    status: int  # 0: no response
-    category: str
-    retry: str  # the catalog's advice: never, after_reset, backoff (never for a success)
-    retry_at: float | None = None  # when a retry can succeed, if a header said
-    blocks: str | None = None  # "writes" or "credential": what the client must stop using
-    lost: Lost | None = None  # the client never had the API's answer: done, or maybe done
-    missing: frozenset[str] = frozenset()  # ids a partial answer reported missing
-
-    @property
-    def settled(self) -> bool:
-        """The endpoint answered (a success, or a success with partial errors)."""
-        return 200 <= self.status < 400 and self.lost is None
-
-    @property
-    def is_error(self) -> bool:
-        return self.category != "success" or self.lost is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    name: FindingName
-    kind: str  # the error kind it reacts to
-    text: str
-    seconds: float | None = None  # how early, or how quickly, as the text says
-
-    @property
-    def verdict(self) -> str:
-        return VERDICTS[self.name]
 
 
 @dataclass(slots=True)
@@ -134,15 +67,6 @@ class KindTally:
     @property
     def verdict(self) -> str:
         return verdict_of(self.findings, handled=self.handled > 0)
-
-
-def verdict_of(findings: Container[str], *, handled: bool) -> str:
-    """The most serious verdict among the findings (by name). Without any: "handled well" if
-    a later request showed the client handling an error well, else "no retry seen"."""
-    found = {verdict for name, verdict in VERDICTS.items() if name in findings}
-    if not found:
-        return HANDLED_WELL if handled else NO_RETRY_SEEN
-    return next(v for v in VERDICT_ORDER if v in found)
 
 
 Followed = tuple[str, str]  # an earlier error's kind, and the endpoint that gave it
@@ -167,6 +91,7 @@ class Tracker:
         self.refused: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, request)
         self.blocked: OrderedDict[str, Outcome] = OrderedDict()  # who
         self.missing: OrderedDict[tuple[str, str], Outcome] = OrderedDict()  # (who, id)
+        self.quota_rules = QuotaRules(max_entries)  # spent credits and caps, paid failures
         self.told: OrderedDict[str, float] = OrderedDict()  # who -> when it last got an error
         # who -> its errors that no later request of its own has followed yet, by (kind,
         # endpoint), with when it had each answer
@@ -184,17 +109,18 @@ class Tracker:
     def idle(self) -> bool:
         """Nothing remembered: a success cannot be judged, nor change anything."""
         tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
-        return not (any(tables) or self.unfollowed)
+        quota = self.quota_rules
+        return not (any(tables) or self.unfollowed or quota.refused or quota.paid)
 
     def __len__(self) -> int:
         tables = (self.limited, self.spells, self.refused, self.blocked, self.missing)
-        return sum(len(table) for table in (*tables, self.unfollowed))
+        return sum(len(table) for table in (*tables, self.unfollowed, self.quota_rules))
 
     def observe(self, call: Call, outcome: Outcome) -> Judged:
         if not math.isfinite(call.start) or not math.isfinite(outcome.end):
             return Judged(None)  # a flow with a broken clock cannot be placed among others
         self._expire(call.start)
-        finding = self._judge(call)
+        finding = self._judge(call, outcome)
         if finding and finding.name in _FORGIVEN_BY_SUCCESS and outcome.settled:
             finding = None  # it worked: the token was good after all, the writes allowed again
         handled = self._followed(call, finding) if self.unfollowed else ()
@@ -234,7 +160,7 @@ class Tracker:
             for kind, tally in ranked
         ]
 
-    def _judge(self, call: Call) -> Finding | None:
+    def _judge(self, call: Call, outcome: Outcome) -> Finding | None:
         blocked = _before(self.blocked.get(call.who), call)
         if blocked and (blocked.blocks == "credential" or call.writes):
             if blocked.blocks == "credential":
@@ -250,19 +176,24 @@ class Tracker:
                 "against the real API this makes a duplicate"
             )
             return Finding("duplicate-write", refused.kind, text, call.start - refused.end)
+        spent = outcome.quota
+        if outcome.paid or (spent is not None and spent.stops):  # billed, or no wait helps
+            found = self.quota_rules.judge(call, outcome)  # paid-failures, quota-retry
+            if found is not None:
+                return found
         if refused and refused.retry == "never":
             ago = call.start - refused.end
             text = f"repeated a request that got {refused.label} {ago:.1f} s before: it fails again"
             return Finding("permanent-retry", refused.kind, text, ago)
         if self.missing:
             asked = {
-                ident: outcome
+                ident: told
                 for ident in _ids_in(call.target)
-                if (outcome := _before(self.missing.get((call.who, ident)), call))
-                and call.start - outcome.end <= self.thresholds.storm_seconds
+                if (told := _before(self.missing.get((call.who, ident)), call))
+                and call.start - told.end <= self.thresholds.storm_seconds
             }
             if asked:
-                first = min(asked.values(), key=lambda outcome: outcome.end)
+                first = min(asked.values(), key=lambda told: told.end)
                 ids = ", ".join(sorted(asked))
                 text = f"asked again at once for {ids}, reported missing ({first.label})"
                 return Finding("missing-ids", first.kind, text, call.start - first.end)
@@ -271,6 +202,10 @@ class Tracker:
         if limited is not None and retry_at is not None:
             early = retry_at - call.start
             if early > self.thresholds.grace:
+                if limited.quota is not None and limited.quota.resets:  # another's reset?
+                    wrong = wrong_reset(call, limited, retry_at, self.thresholds.grace)
+                    if wrong is not None:
+                        return wrong
                 text = f"retried {early:.1f} s before the rate limit resets, after {limited.label}"
                 return Finding("early-retry", limited.kind, text, early)
         spell = self.spells.get((call.who, call.fingerprint))
@@ -279,10 +214,15 @@ class Tracker:
         return None
 
     def _retry_at(self, outcome: Outcome) -> float | None:
-        """When a retry can succeed: the reset the response named, or after a 420 the calm."""
-        if outcome.retry_at is None and outcome.status == 420:
+        """When a retry can succeed: the reset the response named (the binding limit's, when
+        the quota reading names a later one), or after a 420 the calm."""
+        retry_at, quota = outcome.retry_at, outcome.quota
+        if quota is not None and quota.until is not None:
+            until = quota.until
+            return until if retry_at is None or until > retry_at else retry_at
+        if retry_at is None and outcome.status == 420:
             return outcome.end + self.thresholds.calm
-        return outcome.retry_at
+        return retry_at
 
     def _storm(self, call: Call, spell: _Spell) -> Finding | None:
         """After a transient error (or a rate limit that names no reset) retries must back
@@ -308,6 +248,14 @@ class Tracker:
 
     def _remember(self, call: Call, outcome: Outcome) -> None:
         endpoint_key, request_key = (call.who, call.endpoint), (call.who, call.fingerprint)
+        rules, quota = self.quota_rules, outcome.quota
+        stops = quota is not None and quota.stops  # no wait helps: credits, a usage cap
+        # billed, no wait helps, or a success that may clear what the quota rules keep
+        if (
+            outcome.paid or stops or (outcome.settled and (rules.refused or rules.paid))
+        ) and rules.remember(call, outcome):
+            self.oldest = min(self.oldest, outcome.end)  # a paid failure, a spent quota
+            _put(self.told, call.who, outcome.end, self.max_entries)
         if outcome.settled:
             self.limited.pop(endpoint_key, None)
             self.spells.pop(request_key, None)
@@ -331,6 +279,8 @@ class Tracker:
         if len(waiting) > MAX_UNFOLLOWED:
             del waiting[next(iter(waiting))]
         _put(self.unfollowed, call.who, waiting, self.max_entries)
+        if stops:
+            return  # no wait helps, no retry either: the quota rules judge what follows
         if outcome.retry == "after_reset" and self._retry_at(outcome) is not None:
             _put(self.limited, endpoint_key, outcome, self.max_entries)
         elif outcome.retry != "never" or outcome.lost:
@@ -372,19 +322,8 @@ class Tracker:
             self.told.popitem(last=False)
         while self.unfollowed and max(next(iter(self.unfollowed.values())).values()) < horizon:
             self.unfollowed.popitem(last=False)
+        self.quota_rules.expire(horizon)
         self.oldest = horizon  # what is left came after it (tables are kept in time order)
-
-
-def _before(outcome: Outcome | None, call: Call) -> Outcome | None:
-    """The outcome, if the client had it before it made the call (not a concurrent request)."""
-    return outcome if outcome is not None and outcome.end <= call.start else None
-
-
-def _put[K, V](table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > limit:
-        table.popitem(last=False)
 
 
 _ID_WORD = re.compile(r"[A-Za-z0-9_]+")

@@ -11,6 +11,7 @@ or monthly cap blocks them, or retrying a 402 for days.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ CREDIT_PROBLEMS = frozenset({"credits", "credits-depleted"})  # X's two 402 form
 SPEND_CAP_PROBLEM = "spend-cap-reached"  # 403; before it, a 403 of the credits type
 USAGE_CAP_PROBLEM = "usage-capped"
 CONNECTIONS_PROBLEM = "streaming-connection"  # TooManyConnections: no header counts those
+DAY = 86_400
+HEADER_LIMITS: tuple[LimitName, ...] = ("window", "app_24h", "user_24h")  # as headers send them
 _Clock = Callable[[int], str]  # epoch seconds as the line writes them
 NAMES: dict[LimitName, str] = {
     "credits": "the account's credits",
@@ -61,18 +64,41 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
     if decoded.status not in (402, 429) and decoded.category not in ("rate_limit", "billing"):
         return None
     rate = decoded.rate_limit
+    windows = (rate.window, rate.app_24h, rate.user_24h) if rate else (None, None, None)
+    return _read(  # a client hammering a spent limit gets the same reading flow after flow
+        decoded.status,
+        decoded.category,
+        tuple((_slug(error), error.details) for error in decoded.errors),
+        tuple(None if w is None else (w.limit, w.remaining, w.reset) for w in windows),
+        rate.retry_after_at if rate else None,
+        None if now is None or now != now else int(now // DAY),
+    )
+
+
+Problems = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (slug, details) per error
+WindowState = tuple[int | None, int | None, int | None] | None  # limit, remaining, reset
+
+
+@functools.lru_cache(maxsize=256)
+def _read(
+    status: int,
+    category: str,
+    problems: Problems,
+    states: tuple[WindowState, ...],
+    retry_after_at: int | None,
+    today: int | None,
+) -> Quota:
     windows: dict[LimitName, Window | None] = {
-        "window": rate.window if rate else None,
-        "app_24h": rate.app_24h if rate else None,
-        "user_24h": rate.user_24h if rate else None,
+        name: None if state is None else Window(*state)
+        for name, state in zip(HEADER_LIMITS, states, strict=True)
     }
-    slugs = {_slug(error) for error in decoded.errors}
-    cap = next((e for e in decoded.errors if _slug(e) == USAGE_CAP_PROBLEM), None)
+    slugs = {slug for slug, _ in problems}
+    cap = next((dict(details) for slug, details in problems if slug == USAGE_CAP_PROBLEM), None)
     spent: list[LimitName] = []
-    spend_cap = SPEND_CAP_PROBLEM in slugs or (decoded.status == 403 and slugs & CREDIT_PROBLEMS)
+    spend_cap = SPEND_CAP_PROBLEM in slugs or (status == 403 and bool(slugs & CREDIT_PROBLEMS))
     if spend_cap:
         spent.append("spend_cap")
-    elif slugs & CREDIT_PROBLEMS or decoded.status == 402 or decoded.category == "billing":
+    elif slugs & CREDIT_PROBLEMS or status == 402 or category == "billing":
         spent.append("credits")
     if cap is not None:
         spent.append("usage_cap")
@@ -85,7 +111,7 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
     when: RetryWhen
     if "credits" in spent:
         when = "credits-added"
-    elif spend_cap and (retry_at := _cycle_start(decoded.errors)) is not None:
+    elif spend_cap and (retry_at := _cycle_start(problems)) is not None:
         when = "at"  # the 403 names the day the next billing cycle begins
     elif spend_cap or cap is not None:
         when = "next-period"
@@ -94,23 +120,23 @@ def quota_of(decoded: Decoded, now: float | None = None) -> Quota | None:
         when = "at" if retry_at is not None else "backoff"
     else:
         spent.append("connections" if CONNECTIONS_PROBLEM in slugs else "unseen")
-        retry_at = rate.retry_after_at if rate else None
+        retry_at = retry_after_at
         when = "at" if retry_at is not None else "backoff"
 
-    def clock(epoch: int) -> str:
-        return _clock(epoch, now)
+    def at(epoch: int) -> str:
+        return clock(epoch, today)
 
-    parts = [_describe(name, windows, cap, clock) for name in spent]
+    parts = [_describe(name, windows, cap, at) for name in spent]
     line = "blocked by " + " and ".join(parts)
-    line += _wait(when, spent, retry_at, windows, cap, clock)
-    line += _futile_resets(spent, retry_at, when, windows, clock)
+    line += _wait(when, spent, retry_at, windows, cap, at)
+    line += _futile_resets(spent, retry_at, when, windows, at)
     return Quota(tuple(spent), retry_at, when, line)
 
 
-def _cycle_start(errors: tuple[ApiError, ...]) -> int | None:
+def _cycle_start(problems: Problems) -> int | None:
     """The day a spending limit's next billing cycle begins (reset_date), at 00:00Z."""
-    for error in errors:
-        day = dict(error.details).get("reset_date", "")
+    for _, details in problems:
+        day = dict(details).get("reset_date", "")
         try:
             return calendar.timegm(time.strptime(day[:10], "%Y-%m-%d"))
         except ValueError:
@@ -129,11 +155,11 @@ def _reset_or_never(window: Window | None) -> float:
 def _describe(
     name: LimitName,
     windows: dict[LimitName, Window | None],
-    cap: ApiError | None,
+    cap: dict[str, str] | None,
     clock: _Clock,
 ) -> str:
     if name == "usage_cap" and cap is not None:
-        details = dict(cap.details)
+        details = cap
         period = details.get("period", "").lower()
         scope = ", ".join(v for v in (details.get("scope"), details.get("product_name")) if v)
         text = f"the {period} usage cap" if period else NAMES[name]
@@ -151,7 +177,7 @@ def _wait(
     spent: list[LimitName],
     retry_at: int | None,
     windows: dict[LimitName, Window | None],
-    cap: ApiError | None,
+    cap: dict[str, str] | None,
     clock: _Clock,
 ) -> str:
     if when == "credits-added":
@@ -159,7 +185,7 @@ def _wait(
     if when == "next-period" and spent[0] == "spend_cap":
         return ": no retry succeeds before the next billing cycle (or the limit is raised)"
     if when == "next-period":
-        period = dict(cap.details).get("period", "").lower() if cap else ""
+        period = cap.get("period", "").lower() if cap else ""
         return f": no retry succeeds before the next {period or 'cap'} period".replace("  ", " ")
     if when == "backoff":
         return ": no header says when; back off"
@@ -196,14 +222,14 @@ def _futile_resets(
     return "".join(f"; {text}" for text in out)
 
 
-def _clock(epoch: int, now: float | None) -> str:
-    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than now."""
+def clock(epoch: float, today: int | None) -> str:
+    """09:00Z, 09:00:07Z, or 2026-12-07 09:00Z when it is another UTC day than `today` (days
+    since the epoch; None: never dated)."""
     try:
         moment = time.gmtime(epoch)
-        day = time.gmtime(now) if now is not None else moment
     except (OverflowError, OSError, ValueError):
         return str(epoch)
     text = time.strftime("%H:%M" if moment.tm_sec == 0 else "%H:%M:%S", moment) + "Z"
-    if moment[:3] != day[:3]:
+    if today is not None and int(epoch // DAY) != today:
         text = time.strftime("%Y-%m-%d ", moment) + text
     return text

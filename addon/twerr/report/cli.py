@@ -5,7 +5,8 @@ by entry, in chunks), and go
 through the same classifier, audit and report as in mitmdump, so the report is the one a live
 session would have printed. A file that breaks off (truncated, corrupt) gives what was read
 before the break; every skip is said, with its reason, on stderr. The exit status is 1 only
-when no flow at all could be read.
+when no flow at all could be read (and, with --fail-on-findings, 3 when the audit found the
+client mishandling an error: CI fails the job).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from twerr.report.render import render_text
 from twerr.report.render import write_report
 
 GC_EVERY = 200  # flows
+FINDINGS_STATUS = 3  # --fail-on-findings: 1 and 2 already say the report could not be made
 
 
 class Skips:
@@ -104,10 +106,14 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         print(render_text(data))
-    for target, kind in ((args.json, "json"), (args.html, "html")):
+    targets = ((args.json, "json"), (args.html, "html"))
+    for target, kind in (*targets, (args.junit, "junit"), (args.markdown, "markdown")):
         if target:
             written = write_report(data, target, kind)
             print(f"twerr: report written to {written}", file=sys.stderr)
+    if args.fail_on_findings and data["findings"]:
+        print(f"twerr: {data['findings']} audit findings", file=sys.stderr)
+        return FINDINGS_STATUS
     return 0
 
 
@@ -220,6 +226,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", metavar="PATH", help="also write the report as JSON here")
     report.add_argument("--html", metavar="PATH", help="also write it as one HTML page here")
+    report.add_argument(
+        "--junit",
+        metavar="PATH",
+        help="also write it as JUnit XML here: a test case per error path (endpoint x error), "
+        "failed where the audit found the client mishandling it",
+    )
+    report.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="also write it as a Markdown job summary here (e.g. $GITHUB_STEP_SUMMARY)",
+    )
+    report.add_argument(
+        "--fail-on-findings",
+        action="store_true",
+        help=f"exit with {FINDINGS_STATUS} when the audit found anything (after writing the files)",
+    )
     report.add_argument(
         "--scope",
         default=DEFAULT_SCOPE,

@@ -1,5 +1,6 @@
 """The report's renderings: terminal tables, JSON, and one self-contained HTML page (tables and
-an SVG chart; no script, nothing fetched). Pure: they read the dict `Report.to_dict` makes."""
+an SVG chart; no script, nothing fetched); ci.py adds JUnit XML and Markdown. Pure: they read
+the dict `Report.to_dict` makes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from twerr.decode import utc
+from twerr.report.ci import render_junit
+from twerr.report.ci import render_markdown
 
+SUFFIXES = {".json": "json", ".html": "html", ".xml": "junit", ".md": "markdown"}
 CHART_BARS = 60  # the chart groups minutes into at most this many bars
 # the terminal table cuts longer cells (error messages); the HTML page keeps them
 TEXT_CELL_LIMIT = 60
@@ -35,12 +39,19 @@ CATEGORY_COLOURS = {
 
 
 def write_report(data: dict[str, Any], path: str, kind: str | None = None) -> Path:
-    """Write the report as "html" or "json" (by default, by the file's suffix)."""
+    """Write the report as "html", "json", "junit" or "markdown" (by default, by the file's
+    suffix: .html, .json, .xml, .md)."""
     target = Path(path).expanduser()
-    if (kind or target.suffix.lower().lstrip(".")) == "html":
-        target.write_text(render_html(data), encoding="utf-8")
+    kind = kind or SUFFIXES.get(target.suffix.lower(), "json")
+    if kind == "html":
+        text = render_html(data)
+    elif kind == "junit":
+        text = render_junit(data)
+    elif kind == "markdown":
+        text = render_markdown(data)
     else:
-        target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    target.write_text(text, encoding="utf-8")
     return target
 
 

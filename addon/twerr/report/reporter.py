@@ -1,7 +1,7 @@
 """The reporter: the session's errors, by kind, endpoint and category, and the coverage matrix,
 from the records the classifier and the audit wrote (it follows the classifier, after the
-audit). Printed at exit, returned by `twerr.report`, written as JSON or HTML by
-`twerr.report.save` and the `twerr_report` option."""
+audit). Printed at exit, returned by `twerr.report`, written as JSON, HTML, JUnit XML or
+Markdown by `twerr.report.save` and the `twerr_report` option."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from typing import Any
 from mitmproxy import http
 
 from twerr.record import Record
+from twerr.report.render import SUFFIXES
 from twerr.report.render import render_text
 from twerr.report.render import write_report
 from twerr.report.tables import Report
 
 logger = logging.getLogger("twerr.reporter")
-
-FORMATS = (".json", ".html")
 
 
 class Reporter:
@@ -61,8 +60,11 @@ class Reporter:
 
 def check_report_path(path: str, what: str) -> None:
     target = Path(path).expanduser()
-    if target.suffix.lower() not in FORMATS:
-        raise ValueError(f"Cannot use {what} {path!r}: the file must end in .json or .html")
+    if target.suffix.lower() not in SUFFIXES:
+        raise ValueError(
+            f"Cannot use {what} {path!r}: the file must end in .json, .html, .xml (JUnit) "
+            "or .md (Markdown)"
+        )
     if not target.parent.is_dir():
         raise ValueError(
             f"Cannot use {what} {path!r}: the folder {str(target.parent)!r} does not exist"

@@ -63,6 +63,7 @@ class Cell:
     real: int = 0
     findings: Counter[str] = field(default_factory=Counter)
     handled: int = 0
+    examples: dict[str, str] = field(default_factory=dict)  # a finding's first text, by name
 
 
 class Report:
@@ -95,7 +96,9 @@ class Report:
         if finding:
             kind, tally = self._kind(finding["error"], finding["error"], "", "")
             tally.findings[finding["finding"]] += 1
-            self._cell(endpoint, kind).findings[finding["finding"]] += 1
+            cell = self._cell(endpoint, kind)
+            cell.findings[finding["finding"]] += 1
+            cell.examples.setdefault(finding["finding"], finding["text"])  # one per name
         for handled in meta.get("handled") or ():  # records of older twerr versions have none
             kind, tally = self._kind(handled["error"], handled["error"], "", "")
             tally.handled += 1
@@ -196,6 +199,7 @@ class Report:
                     "findings": dict(cell.findings.most_common()),
                     "handled": cell.handled,
                     "client": self._verdict(cell.findings, cell.handled),
+                    "examples": dict(cell.examples),
                 }
                 for (endpoint, kind), cell in sorted(self.cells.items())
             ],
