@@ -96,6 +96,17 @@ class Corpus(BaseModel):
     responses: list[Sample]
 
 
+# The problem-type host of the captures made before X switched its v2 problems to api.x.com
+# (mid-2026: xdevplatform/twitter-api-java-sdk PR #85; docs/catalog-sources.md).
+OLD_PROBLEM_BASE = "https://api.twitter.com/2/problems/"
+PROBLEM_BASE = "https://api.x.com/2/problems/"
+
+
+def as_sent_today(body: str) -> str:
+    """A captured body as X sends it since the switch: its problem types under api.x.com."""
+    return body.replace(OLD_PROBLEM_BASE, PROBLEM_BASE)
+
+
 def encode(data: bytes, encoding: str | None) -> bytes:
     if encoding == "gzip":
         return gzip.compress(data, mtime=0)

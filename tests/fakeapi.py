@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from email.utils import formatdate
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
+from urllib.parse import unquote
 
 import corpus
 from twerr.inject.forge import reason_phrase
@@ -19,13 +21,36 @@ SPENT_WINDOW = "spent-window"  # the x-sample that FakeApi answers with spent_wi
 
 
 def success_body(path: str) -> bytes:
-    """The small success the fake API answers a request naming no sample with."""
-    if path.startswith("/2/"):
-        return (
-            b'{"data":{"edit_history_tweet_ids":["1445880548472328192"],'
-            b'"id":"1445880548472328192","text":"hello"}}'
-        )
-    return b'{"id":1445880548472328192,"id_str":"1445880548472328192","text":"hello"}'
+    """The small success the fake API answers a request naming no sample with: a v2 lookup
+    answers the ids (or usernames) it asked for, as the API does."""
+    if not path.startswith("/2/"):
+        return b'{"id":1445880548472328192,"id_str":"1445880548472328192","text":"hello"}'
+    route, _, query = path.partition("?")
+    segments = route.strip("/").split("/")[1:]
+    asked = dict(pair.partition("=")[::2] for pair in query.split("&") if pair)
+    users = segments[:1] == ["users"]
+    if "ids" in asked or "usernames" in asked:
+        names = "usernames" if "usernames" in asked else "ids"
+        idents = unquote(asked[names]).split(",")
+        items = [_user(i) if names == "usernames" else _item(users, i) for i in idents]
+        return json.dumps({"data": items}, separators=(",", ":")).encode()
+    if segments[:3] == ["users", "by", "username"] and len(segments) == 4:
+        item = _user(segments[3])
+    elif len(segments) == 2 and segments[1].isdigit():  # /2/tweets/:id, /2/users/:id
+        item = _item(users, segments[1])
+    else:
+        item = _item(False, "1445880548472328192")
+    return json.dumps({"data": item}, separators=(",", ":")).encode()
+
+
+def _item(user: bool, ident: str) -> dict[str, object]:
+    if user:
+        return {"id": ident, "name": "Hello", "username": f"user{ident}"}
+    return {"edit_history_tweet_ids": [ident], "id": ident, "text": "hello"}
+
+
+def _user(username: str) -> dict[str, object]:
+    return {"id": "2244994945", "name": "Hello", "username": username}
 
 
 def epoch(date: str) -> float:

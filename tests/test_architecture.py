@@ -18,6 +18,7 @@ PURE = [
     "twerr.explain",
     "twerr.inject.faults",
     "twerr.inject.forge",
+    "twerr.inject.partial",
     "twerr.inject.windows",
     "twerr.audit.model",
     "twerr.audit.behaviour",

@@ -120,7 +120,7 @@ def test_the_bundled_flows_give_one_skipped_case_per_error_path():
     SCHEMA.validate(junit)
     by_name = cases(junit)
     assert list(by_name) == [case_name(c["endpoint"], c["error"]) for c in data["coverage"]]
-    assert len(by_name) == len(data["coverage"]) == 44
+    assert len(by_name) == len(data["coverage"]) == 45
     assert {child.tag for case in by_name.values() for child in case} == {"skipped"}
     assert "GET /2/users/:id [resource-not-found]" in by_name  # ids folded: the same name
 
@@ -277,7 +277,7 @@ def test_the_job_summary_of_the_bundled_flows():
     tables = rendered(markdown).tables
     assert len(tables) == 2  # coverage and quotas; no spend without twerr_credits
     coverage = tables[0]
-    assert len(coverage) == 1 + 44
+    assert len(coverage) == 1 + 45
     assert coverage[1:] == [
         [c["endpoint"], c["error"], str(c["injected"]), str(c["real"]), "⚪ no retry seen", ""]
         for c in data["coverage"]

@@ -19,7 +19,7 @@ from snapshots import one_client_session
 from twerr.report.cli import FINDINGS_STATUS
 from twerr.report.cli import main
 
-HEADLINE = "twerr report: 49 Twitter API responses, 45 errors (45 real, 0 injected)"
+HEADLINE = "twerr report: 50 Twitter API responses, 46 errors (46 real, 0 injected)"
 
 
 def report(capsys, *args) -> tuple[int, str, str]:
@@ -40,7 +40,7 @@ def test_json_and_html_files(capsys, tmp_path):
         capsys, BUNDLED_FLOWS, "--json", tmp_path / "r.json", "--html", tmp_path / "r.html"
     )
     assert status == 0
-    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 45
+    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 46
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
     assert err.splitlines() == [
         f"twerr: report written to {tmp_path / 'r.json'}",
@@ -57,8 +57,8 @@ def test_junit_and_markdown_files(capsys, tmp_path):
         f"twerr: report written to {markdown}",
     ]
     SCHEMA.validate(str(junit))
-    assert junit.read_text().count("<testcase ") == 44
-    assert markdown.read_text().startswith("## twerr report\n\n**49** Twitter API responses")
+    assert junit.read_text().count("<testcase ") == 45
+    assert markdown.read_text().startswith("## twerr report\n\n**50** Twitter API responses")
 
 
 def test_a_session_with_findings_as_junit_and_markdown(capsys, tmp_path):
@@ -113,7 +113,7 @@ def test_fail_on_findings_fails_the_ci_job_after_writing_the_files(capsys, tmp_p
 def test_json_on_stdout(capsys):
     status, out, _ = report(capsys, BUNDLED_FLOWS, "--format", "json")
     data = json.loads(out)
-    assert (status, data["responses"], data["errors"]) == (0, 49, 45)
+    assert (status, data["responses"], data["errors"]) == (0, 50, 46)
 
 
 def test_a_truncated_file_gives_what_came_before_the_break(capsys, tmp_path):

@@ -70,15 +70,14 @@ def test_every_problem_type_decodes_back_to_itself(slug):
     generic = slug == "about:blank"  # forged as the plain 403 it is seen with
     assert forged.status == (403 if generic else problem.http_status or 200)
     assert result.errors, result
-    expected = (
-        "about:blank" if slug == "about:blank" else f"https://api.twitter.com/2/problems/{slug}"
-    )
+    expected = "about:blank" if slug == "about:blank" else f"https://api.x.com/2/problems/{slug}"
     assert result.errors[0].type == expected
     assert result.category == ("permission" if generic else problem.category)
     body = json.loads(forged.body)
     item = body["errors"][0] if problem.http_status is None and not generic else body
     # The official Java SDK refuses a problem without its required fields.
-    assert {"title", "type", "detail"} <= set(item)
+    assert {"title", "type"} <= set(item)
+    assert ("detail" in item) is problem.detail_in_body  # duplicate-rules has none
     for field in problem.fields:
         if "." not in field and field not in ("field", "details", "id", "value", "section"):
             assert field in item or field in ("parameter", "resource_id", "resource_type"), field
@@ -124,13 +123,14 @@ def test_every_odd_shape_keeps_the_status_of_the_code_it_stands_for(name):
         ("not-authorized-for-resource", "v2-200-not-authorized"),
         ("invalid-request", "v2-400-invalid-request"),
         ("credits", "v2-402-credits"),
+        ("credits-depleted", "v2-402-credits-depleted"),
     ],
 )
 def test_forged_bodies_equal_the_real_ones(fault, sample_id):
     sample = SAMPLES[sample_id]
     forged = forge(fault, path=sample.path, now=NOW)
     assert forged.status == sample.status
-    real = sample.body.encode()
+    real = corpus.as_sent_today(sample.body).encode()
     if real.startswith((b"{", b"[")):
         assert json.loads(forged.body) == _public(json.loads(real.replace(b"\\/", b"/")))
     else:
@@ -278,3 +278,106 @@ def test_pages_that_are_not_the_apis_json_carry_no_api_headers():
 def test_partial_errors_in_a_200_carry_the_window_as_every_api_response_does():
     headers = headers_of(forge("resource-not-found", path="/2/tweets/1", now=NOW))
     assert int(headers["x-rate-limit-remaining"]) > 0
+
+
+def test_problem_types_are_forged_under_the_host_x_sends_today_and_decoded_under_either():
+    for slug in SLUGS:
+        if slug == "about:blank":
+            continue
+        forged = forge(slug, path="/2/tweets?ids=1,2", now=NOW)
+        body = json.loads(forged.body)
+        item = body["errors"][0] if forged.status == 200 else body
+        assert item["type"] == f"https://api.x.com/2/problems/{slug}"
+        old_host = forged.body.replace(b"https://api.x.com/", b"https://api.twitter.com/")
+        for wire in (forged.body, old_host):
+            result = decode(forged.status, forged.headers, wire, path="/2/tweets?ids=1,2")
+            assert result.errors[0].known and result.errors[0].type.endswith(f"/problems/{slug}")
+
+
+@pytest.mark.parametrize(
+    "fault,path,detail",
+    [
+        # zeeraktalat/hatespeech#9, HunterLarco/twitter-v2#26: "the Tweet", capital T
+        (
+            "not-authorized-for-resource",
+            "/2/tweets?ids=1000082502030065665",
+            "Sorry, you are not authorized to see the Tweet with ids: [1000082502030065665].",
+        ),
+        # redouane59/twittered#157
+        (
+            "not-authorized-for-resource",
+            "/2/users/123",
+            "Sorry, you are not authorized to see the user with id: [123].",
+        ),
+        # HunterLarco/twitter-v2#33, academictwitteR#307: "tweet", lower case
+        (
+            "resource-not-found",
+            "/2/tweets?ids=1341761249646956500",
+            "Could not find tweet with ids: [1341761249646956500].",
+        ),
+        (
+            "resource-not-found",
+            "/2/users/by/username/nobody",
+            "Could not find user with username: [nobody].",
+        ),
+        # PLhery/node-twitter-api-v2#432 (there on an expansion, parameter referenced_tweets.id)
+        (
+            "not-authorized-for-field",
+            "/2/tweets/1602665220689764353",
+            "Sorry, you are not authorized to access 'organic_metrics.like_count' on the Tweet "
+            "with id : [1602665220689764353].",
+        ),
+    ],
+)
+def test_partial_error_details_read_as_captured(fault, path, detail):
+    item = json.loads(forge(fault, path=path, now=NOW).body)["errors"][0]
+    assert item["detail"] == detail
+
+
+def test_a_field_authorization_error_names_the_field():
+    item = json.loads(forge("not-authorized-for-field", path="/2/tweets/1", now=NOW).body)
+    assert item["errors"][0]["field"] == "organic_metrics.like_count"
+
+
+def test_a_duplicate_rule_carries_no_detail_as_captured():
+    # mastashake08/discord-twitter-bot#7: value, id, title and type only
+    item = json.loads(forge("duplicate-rules", path="/2/tweets/search/stream/rules", now=NOW).body)
+    assert set(item["errors"][0]) == {"value", "id", "title", "type"}
+
+
+# The text each code carries on the wire, where it differs from the seed's (its source is in
+# the catalog's wire_source): the forgery sends it, the catalog keeps the seed's message.
+WIRE_MESSAGES = {
+    32: "Could not authenticate you.",
+    34: "Sorry, that page does not exist.",
+    89: "Invalid or expired token.",
+    135: "Timestamp out of bounds.",
+    187: "Status is a duplicate.",
+    215: "Bad Authentication data.",
+    261: (
+        "Application cannot perform write actions. Contact Twitter Platform Operations "
+        "through https://help.twitter.com/forms/platform."
+    ),
+    326: (
+        "To protect our users from spam and other malicious activity, this account is "
+        "temporarily locked. Please log in to https://twitter.com to unlock your account."
+    ),
+    64: "Your account is suspended and is not permitted to access this feature.",
+    179: "Sorry, you are not authorized to see this status.",
+    88: "Rate limit exceeded",
+    144: "No status found with that ID.",
+}
+
+
+@pytest.mark.parametrize("code,wire", sorted(WIRE_MESSAGES.items()))
+def test_common_codes_are_forged_with_their_wire_text_and_decoded_either_way(code, wire):
+    entry = CATALOG.code(code)
+    forged = forge(str(code), path=V1_PATH, now=NOW)
+    assert json.loads(forged.body)["errors"][0]["message"] == wire
+    assert entry.wire_source or entry.message == wire
+    seed_text = forged.body.replace(wire.encode(), entry.message.encode())
+    for body in (forged.body, seed_text):
+        again = decode(forged.status, forged.headers, body, path=V1_PATH)
+        assert [(e.code, e.category, e.label) for e in again.errors] == [
+            (code, entry.category, f"{code} {entry.message}")
+        ]

@@ -201,7 +201,7 @@ async def test_v2_endpoints_get_v2_bodies_gzipped_when_the_client_accepts_it(pro
     assert flow.response.headers["content-encoding"] == "gzip"
     assert flow.response.headers["content-type"] == "application/json; charset=utf-8"
     body = json.loads(flow.response.content)
-    assert body["type"] == "https://api.twitter.com/2/problems/usage-capped"
+    assert body["type"] == "https://api.x.com/2/problems/usage-capped"
     assert flow.metadata["twerr"]["category"] == "rate_limit"
 
 

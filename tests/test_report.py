@@ -59,11 +59,11 @@ def bundled_report(proxy):
 
 def test_exact_counts_over_the_bundled_flows(proxy):
     data = bundled_report(proxy)
-    assert (data["responses"], data["errors"], data["real"], data["injected"]) == (49, 45, 45, 0)
+    assert (data["responses"], data["errors"], data["real"], data["injected"]) == (50, 46, 46, 0)
     assert data["findings"] == 0
     expected = Counter(sample.expect.category for sample in SAMPLES)
     assert data["categories"] == dict(expected)
-    assert sum(row["count"] for row in data["errors_by_kind"]) == 45
+    assert sum(row["count"] for row in data["errors_by_kind"]) == 46
     errors_expected = Counter(s.expect.category for s in SAMPLES if s.expect.category != "success")
     assert {r["category"]: r["count"] for r in data["errors_by_category"]} == errors_expected
     by_kind = {row["error"]: row for row in data["errors_by_kind"]}
@@ -93,13 +93,13 @@ def test_exact_counts_over_the_bundled_flows(proxy):
         "kinds": {"client-forbidden": 1, "HTTP 503": 1, "invalid-request": 1, "HTTP 429": 1},
     }
     assert endpoints["GET /2/users/:id"]["requests"] == 2  # ids fold into one endpoint
-    assert sum(row["requests"] for row in data["endpoints"]) == 49
-    assert sum(row["real"] for row in data["coverage"]) == 45
+    assert sum(row["requests"] for row in data["endpoints"]) == 50
+    assert sum(row["real"] for row in data["coverage"]) == 46
     assert (data["first_seen"], data["last_seen"]) == (
         "2026-01-01T00:00:00Z",
-        "2026-01-01T00:08:00Z",
+        "2026-01-01T00:08:10Z",
     )
-    assert sum(sum(v for k, v in row.items() if k != "minute") for row in data["timeline"]) == 45
+    assert sum(sum(v for k, v in row.items() if k != "minute") for row in data["timeline"]) == 46
     json.dumps(data)  # JSON all the way down
 
 
@@ -184,8 +184,8 @@ def test_the_text_report(proxy):
     text = render_text(bundled_report(proxy))
     lines = text.splitlines()
     assert lines[0] == (
-        "twerr report: 49 Twitter API responses, 45 errors (45 real, 0 injected), "
-        "0 audit findings, 2026-01-01T00:00:00Z to 2026-01-01T00:08:00Z"
+        "twerr report: 50 Twitter API responses, 46 errors (46 real, 0 injected), "
+        "0 audit findings, 2026-01-01T00:00:00Z to 2026-01-01T00:08:10Z"
     )
     assert [line for line in lines if line and not line.startswith(" ")][1:] == [
         "Errors by kind",
@@ -284,8 +284,8 @@ def test_the_report_at_exit(proxy, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     proxy.twerr.done()
     messages = [r.getMessage() for r in caplog.records]
-    assert messages[0].startswith("twerr: 49 Twitter API responses: 8 authentication")  # tally
-    assert messages[1].startswith("twerr report: 49 Twitter API responses, 45 errors")
+    assert messages[0].startswith("twerr: 50 Twitter API responses: 9 authentication")  # tally
+    assert messages[1].startswith("twerr report: 50 Twitter API responses, 46 errors")
     assert messages[2] == f"twerr: report written to {target}"
     assert target.read_text().startswith("<!DOCTYPE html>")
 
@@ -304,12 +304,12 @@ def test_the_report_at_exit_as_junit_or_markdown_by_suffix(proxy, tmp_path, name
 
 def test_the_commands(proxy, tmp_path):
     bundled_report(proxy)
-    assert proxy.twerr.report().startswith("twerr report: 49 Twitter API responses")
+    assert proxy.twerr.report().startswith("twerr report: 50 Twitter API responses")
     proxy.twerr.save_report(str(tmp_path / "r.json"))
-    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 45
+    assert json.loads((tmp_path / "r.json").read_text())["errors"] == 46
     with pytest.raises(exceptions.CommandError, match=r"must end in \.json, \.html"):
         proxy.twerr.save_report(str(tmp_path / "r.csv"))
-    assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 49")
+    assert proxy.tctx.master.commands.call("twerr.report").startswith("twerr report: 50")
 
 
 def test_what_a_file_kept_from_outside_the_scope_is_left_alone(caplog):

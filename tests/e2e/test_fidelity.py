@@ -53,6 +53,9 @@ def test_the_matrix_covers_the_seed_the_v2_problems_the_edge_cases_and_the_netwo
     assert {"http420", "http429", "429-no-reset", "429-day-cap", "429-empty", "429-text"} <= faults
     assert {"http500", "http502", "http503", "http504", "html-503"} <= faults
     assert {"reset", "empty", "truncate", "timeout"} <= faults
+    assert {"credits", "credits-depleted", "spend-cap-reached", "usage-capped"} <= faults
+    captured = {cell.case.fault for cell in cells if cell.case.captured}
+    assert {"credits", "credits-depleted", "usage-capped"} <= captured
     clients = {cell.client for cell in cells}
     assert {"tweepy.API", "tweepy.Client", "twython"} <= clients
 

@@ -12,6 +12,8 @@ import pytest
 import requests
 import tweepy
 
+from corpus import as_sent_today
+from fakeapi import SAMPLE_HEADER
 from proxied import wait_for
 
 
@@ -37,9 +39,9 @@ def seen(call) -> tuple:
             lambda s, sample: s.v1(sample).user_timeline(screen_name="TwitterDev"),
         ),
         (
-            ":~u verify_credentials:32",
-            "v1.1-32-auth",
-            lambda s, sample: s.v1(sample).verify_credentials(),
+            ":~u search/tweets:32",
+            "v1.1-32-auth-period",
+            lambda s, sample: s.v1(sample).search_tweets("python"),
         ),
         (
             ":~u /2/tweets:187",
@@ -80,7 +82,30 @@ def test_partial_errors_reach_tweepy_as_they_do_from_the_api(session):
     real = session().v2("v2-200-not-found-only").get_user(id=99999999999999999, user_auth=True)
     assert injected.data is None and real.data is None
     assert [e["detail"] for e in injected.errors] == [e["detail"] for e in real.errors]
-    assert [e["type"] for e in injected.errors] == [e["type"] for e in real.errors]
+    # the same problem type; the capture predates X's move of the types to api.x.com
+    assert [as_sent_today(e["type"]) for e in injected.errors] == [
+        as_sent_today(e["type"]) for e in real.errors
+    ]
+
+
+def test_tweepy_oauth_raises_for_an_injected_callback_error_as_for_the_real_one(session):
+    """oauth/request_token answers 415 in XML; tweepy's OAuth1UserHandler shows the body."""
+
+    def authorization_error(sample: str | None) -> str:
+        handler = tweepy.OAuth1UserHandler("ck-oauth", "cs-oauth", callback="https://e.com/cb")
+        if sample:
+            handler.oauth.headers[SAMPLE_HEADER] = sample
+        with pytest.raises(tweepy.TweepyException) as info:
+            handler.get_authorization_url()
+        return str(info.value)
+
+    s = session(":~u /oauth/request_token:415")
+    injected = authorization_error(None)
+    s.proxy.stop()
+    session()
+    assert injected == authorization_error("oauth-xml-415")
+    assert '<error code="415">Callback URL not approved' in injected
+    assert s.api.requests == []
 
 
 def test_wait_on_rate_limit_waits_for_the_emulated_reset(session):

@@ -67,7 +67,7 @@ def test_offline_over_the_bundled_flows(tmp_path):
     assert lines[report].endswith(
         f"twerr report: {len(SAMPLES)} Twitter API responses, {len(errors)} errors "
         f"({len(errors)} real, 0 injected), 0 audit findings, "
-        "2026-01-01T00:00:00Z to 2026-01-01T00:07:30Z"
+        "2026-01-01T00:00:00Z to 2026-01-01T00:08:10Z"
     )
     assert lines[report + 2] == "Errors by kind"
     total, tally = summary.split(" Twitter API responses: ")

@@ -128,8 +128,8 @@ def test_in_a_real_browser(web, tmp_path):
             page = browser.new_page(viewport={"width": 1600, "height": 1900})
             page.goto(f"{proxy.url}/?token={WEB_PASSWORD}")
             rows = page.locator("tr.has-response")
-            rows.nth(48).wait_for(timeout=15_000)  # the list draws the rows in view: all here
-            assert rows.count() == 49
+            rows.nth(52).wait_for(timeout=15_000)  # the list draws the rows in view: all here
+            assert rows.count() == 53
 
             def row(text: str, without: str = "no such text"):
                 return rows.filter(has_text=text).filter(has_not_text=without)

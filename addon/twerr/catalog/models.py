@@ -98,6 +98,8 @@ class CodeEntry(Advice):
     wire_source: str | None = None
     fills: dict[str, str] = {}  # placeholder -> text, for forging the message
     extra: dict[str, str] = {}  # members real responses add beside code and message
+    # The OAuth 1.0a token endpoints send this code as <errors><error code=..> XML, not JSON.
+    oauth_xml: bool = False
     # What a client must stop doing after this error (the audit flags it if it goes on):
     # "writes" with this credential, or any use of the credential until it is replaced.
     blocks: Literal["writes", "credential"] | None = None
@@ -127,7 +129,8 @@ class ProblemVariant(Advice):
 
 
 class ProblemEntry(Advice):
-    """An API v2 problem type, `https://api.twitter.com/2/problems/<slug>`."""
+    """An API v2 problem type, `https://api.x.com/2/problems/<slug>` (api.twitter.com before
+    mid-2026)."""
 
     slug: Annotated[str, Field(pattern=r"^(about:blank|[a-z0-9-]+)$")]
     title: str | None = None  # as seen on the wire; None when no capture shows one
@@ -140,7 +143,14 @@ class ProblemEntry(Advice):
     # wire carries a JSON number).
     detail: str | None = None
     example: dict[str, str | int] = {}
+    # the header set it comes with: the tsa-era API's, or the Cloudflare-fronted api.x.com's
+    # of 2026 (the billing errors)
+    headers: Literal["tsa", "cloudflare"] = "tsa"
     status_in_body: bool = True  # captures of some types carry no "status" member
+    detail_in_body: bool = True  # nor a "detail" (duplicate-rules)
+    # Reported for an id of a lookup beside the items found: forged from the API's own
+    # answer, the item moved from data to errors (inject/partial.py).
+    partial: bool = False
     variants: tuple[ProblemVariant, ...] = ()
     source: Text
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from twerr.catalog import load_catalog
 from twerr.decode import Window
 from twerr.decode.redact import CREDENTIAL_FIELD
 from twerr.decode.wire import decompress
@@ -17,6 +18,7 @@ from twerr.inject import clock
 from twerr.inject.forge import DAY_SECONDS
 from twerr.inject.forge import WINDOW_SECONDS
 from twerr.inject.forge import forge
+from twerr.inject.partial import rewrite
 
 if TYPE_CHECKING:
     from twerr.inject.rules import ActiveRule
@@ -58,6 +60,25 @@ def answer(
         response.raw_content = b""
         response.headers["content-length"] = length
     flow.response = response
+
+
+def partial(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    """The API's answer to a lookup, one requested item moved from data to errors as the
+    rule's problem reports it (partial.py); False, and the answer left as the API sent it,
+    when it is not a JSON lookup answer holding such an item."""
+    response = flow.response
+    problem = load_catalog().problem_by_slug(active.rule.fault)
+    if response is None or problem is None or response.status_code != 200:
+        return False
+    try:
+        content = response.get_content()
+    except ValueError:  # a content-encoding that will not decode
+        return False
+    new = rewrite(problem, content or b"", flow.request.path, seed)
+    if new is None:
+        return False
+    response.content = new  # encoded as the API encoded it; content-length follows
+    return True
 
 
 def accepts_gzip(accept_encoding: str) -> bool:

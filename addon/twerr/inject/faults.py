@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Literal
 
+from twerr.catalog import load_catalog
 from twerr.inject.forge import fault_kind
 
 if TYPE_CHECKING:
@@ -48,6 +49,16 @@ async def _answer(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
 
     answer(flow, active, seed)
     return True
+
+
+async def _partial(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
+    from twerr.inject.answer import answer
+    from twerr.inject.answer import partial
+
+    if flow.response is None:  # phase=request: the API is not asked, the answer is forged
+        answer(flow, active, seed)
+        return True
+    return partial(flow, active, seed)
 
 
 async def _pass(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
@@ -89,6 +100,9 @@ async def _slow(flow: http.HTTPFlow, active: ActiveRule, seed: int) -> bool:
 
 
 ANSWER = Fault("answer", _answer)  # the API's own error, forged
+# A lookup's partial error (resource-not-found, ...): the API's own answer, one requested item
+# moved from data to errors; with phase=request, forged without asking the API.
+PARTIAL = Fault("partial", _partial, phase="response", keeps_answer=True)
 NETWORK: dict[str, Fault] = {
     fault.name: fault
     for fault in (
@@ -114,7 +128,12 @@ def fault(name: str) -> Fault:
     if found is not None:
         return found
     fault_kind(name)  # raises ValueError naming an unknown fault
-    return ANSWER
+    return PARTIAL if _is_partial(name) else ANSWER
+
+
+def _is_partial(name: str) -> bool:
+    problem = load_catalog().problem_by_slug(name)
+    return problem is not None and problem.partial
 
 
 def breaks(name: object) -> bool:
@@ -124,5 +143,8 @@ def breaks(name: object) -> bool:
 
 
 def keeps_answer(name: object) -> bool:
-    found = NETWORK.get(name) if isinstance(name, str) else None
+    """Whether the client still got the API's own answer (a name from a flow file)."""
+    if not isinstance(name, str):
+        return False
+    found = NETWORK.get(name) or (PARTIAL if _is_partial(name) else None)
     return found is not None and found.keeps_answer

@@ -11,6 +11,7 @@ from the catalog (`429-no-reset`).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -30,7 +31,9 @@ from twerr.decode.ratelimit import rate_limit_headers
 Api = Literal["v1.1", "v2"]
 FaultKind = Literal["code", "status", "problem", "shape"]
 
-PROBLEM_BASE = "https://api.twitter.com/2/problems/"  # what the wire still says (research 2.6)
+# The host X names in problem types since mid-2026 (what its current SDKs type and compare:
+# docs/catalog-sources.md, "The problem type host"); the decoder reads api.twitter.com too.
+PROBLEM_BASE = "https://api.x.com/2/problems/"
 WINDOW_SECONDS = 900  # the standard 15-minute window
 DAY_SECONDS = 86400
 
@@ -61,10 +64,21 @@ _V2_HEADERS = (
     ("x-response-time", "49"),
     ("x-xss-protection", "0"),
 )
+# api.x.com behind Cloudflare, 2026: the 402s of tryethernal/ethernal#910-#947 (Date in GMT)
+_CLOUDFLARE_HEADERS = (
+    ("api-version", "2.160"),
+    ("cache-control", "no-cache, no-store, max-age=0"),
+    ("perf", "7402827104"),
+    ("server", "cloudflare envoy"),
+)
 # What the edge sends with a page that is not the API's JSON (HTML, XML, text): no API headers.
 _EDGE_HEADERS = (("server", "tsa_b"),)
 _JSON_TYPE = {"v1.1": "application/json;charset=utf-8", "v2": "application/json; charset=utf-8"}
 _RESOURCE_TYPES = {"tweets": "tweet", "users": "user", "lists": "list", "spaces": "space"}
+# The OAuth 1.0a token endpoints: the codes of the OAuth flow (415, 417) come as XML there
+# (research 1.3), as does the captured content type.
+OAUTH_TOKEN_ROUTES = ("/oauth/request_token", "/oauth/access_token")
+OAUTH_XML_TYPE = "application/xml;charset=utf-8"
 _STATUS_FAULT = re.compile(r"^http([2-5][0-9][0-9])$")  # 1xx are not answers
 
 
@@ -129,10 +143,13 @@ def forge(
     api = api_of(path)
     content_type: str | None = None
     rate_limit = "window"
+    family: str = api  # whose headers: "v1.1", "v2", or "cloudflare" (api.x.com, 2026)
     if kind == "code":
         entry = catalog.code(int(fault))
         assert entry is not None
         status, body = _code_body(entry, api, path, catalog)
+        if entry.oauth_xml and path.partition("?")[0] in OAUTH_TOKEN_ROUTES:
+            body, content_type, rate_limit = _oauth_xml(entry), OAUTH_XML_TYPE, "none"
     elif kind == "status":
         status = int(fault[4:])
         text = getattr(catalog.status(status), "text_body", None)
@@ -146,6 +163,7 @@ def forge(
         if problem.resets != "window":
             rate_limit = "not-window"  # a usage cap: the window itself has requests left
         api = "v2"  # a problem is a v2 body whatever the path
+        family = "cloudflare" if problem.headers == "cloudflare" else api
         if problem.slug == "about:blank":  # the generic problem: a plain 403, as captured
             status, body = _status_body(403, api, path, catalog)
         else:
@@ -158,9 +176,10 @@ def forge(
     if body and content_type is None:
         content_type = _JSON_TYPE[api]
 
-    headers = list(_V2_HEADERS if api == "v2" else _V1_HEADERS) if from_api else list(_EDGE_HEADERS)
+    family_headers = {"v1.1": _V1_HEADERS, "v2": _V2_HEADERS, "cloudflare": _CLOUDFLARE_HEADERS}
+    headers = list(family_headers[family] if from_api else _EDGE_HEADERS)
     date = formatdate(now, usegmt=True)
-    headers.append(("date", date.replace(" GMT", " UTC") if api == "v2" else date))
+    headers.append(("date", date.replace(" GMT", " UTC") if family == "v2" else date))
     if content_type:
         headers.append(("content-type", content_type))
     if api == "v1.1" and from_api:
@@ -227,6 +246,16 @@ def _code_body(entry: CodeEntry, api: Api, path: str, catalog: Catalog) -> tuple
     return entry.http_status, _json({"errors": [error]})
 
 
+def _oauth_xml(entry: CodeEntry) -> bytes:
+    """The error of an OAuth token endpoint, as sent since 2021 (hybridauth/hybridauth#1314,
+    arunagw/omniauth-twitter#144): the single-quoted declaration, one line."""
+    message = html.escape(entry.forged_message, quote=False)
+    return (
+        f"<?xml version='1.0' encoding='UTF-8'?><errors><error code=\"{entry.code}\">"
+        f"{message}</error></errors>"
+    ).encode()
+
+
 def _status_body(status: int, api: Api, path: str, catalog: Catalog) -> tuple[int, bytes]:
     if status < 400:
         return status, b""
@@ -252,16 +281,7 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     title = problem.title or problem.slug.replace("-", " ").title()
     if problem.http_status is None:
         # Lookups and stream rules report these inside a 200, beside (or instead of) data.
-        fields = _resource_fields(path)
-        detail = (problem.detail or problem.meaning).format(**fields)
-        item: dict[str, object] = {}
-        if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
-            item.update({k: v for k, v in fields.items() if k in problem.fields})
-        if "section" in problem.fields:
-            item["section"] = "data"
-        item.update(problem.example)
-        item.update({"title": title, "detail": detail, "type": type_uri})
-        return 200, _json({"errors": [item]})
+        return 200, _json({"errors": [problem_item(problem, _resource_fields(path))]})
     body: dict[str, object] = dict(problem.example)
     detail = (problem.detail or problem.meaning).format(**problem.example)
     body.update({"title": title, "detail": detail, "type": type_uri})
@@ -270,6 +290,22 @@ def _problem_body(problem: ProblemEntry, path: str) -> tuple[int, bytes]:
     if problem.slug == "invalid-request":
         body["errors"] = [_invalid_parameter(path)]
     return problem.http_status, _json(body)
+
+
+def problem_item(problem: ProblemEntry, fields: dict[str, str]) -> dict[str, object]:
+    """A problem as an item of a 200's `errors`; `fields`: what the lookup asked for."""
+    title = problem.title or problem.slug.replace("-", " ").title()
+    detail = (problem.detail or problem.meaning).format_map({**fields, **problem.example})
+    item: dict[str, object] = {}
+    if "resource_type" in problem.fields:  # a lookup's problem names what it looked up
+        item.update({k: v for k, v in fields.items() if k in problem.fields})
+    if "section" in problem.fields:
+        item["section"] = "data"
+    item.update(problem.example)
+    item.update({"title": title, "detail": detail, "type": PROBLEM_BASE + problem.slug})
+    if not problem.detail_in_body:
+        del item["detail"]
+    return item
 
 
 def _invalid_parameter(path: str) -> dict[str, object]:
@@ -317,17 +353,37 @@ def _is_id(segment: str) -> bool:
     )
 
 
-def _resource_fields(path: str) -> dict[str, str]:
-    """The id a lookup asked for, and what kind of resource it is, as v2 names them."""
+def lookup(path: str) -> tuple[str, str, list[str]]:
+    """What a v2 lookup asked for: the kind of resource, the parameter naming it, and the ids
+    (or usernames) in the order asked; none when the path names none."""
     route, _, query = path.partition("?")
     segments = [s for s in route.split("/") if s][1:]  # after the version, /2/
     resource = _RESOURCE_TYPES.get(segments[0] if segments else "", "tweet")
-    parameter, ident = "id", next((s for s in reversed(segments) if _is_id(s)), "1")
+    parameter, idents = "id", [s for s in reversed(segments) if _is_id(s)][:1]
     if len(segments) >= 4 and segments[1] == "by" and segments[2] in ("username", "usernames"):
-        parameter, ident = "username", segments[3]  # /2/users/by/username/jack
+        parameter, idents = "username", [segments[3]]  # /2/users/by/username/jack
     for pair in query.split("&"):
         name, _, value = pair.partition("=")
         if name in ("ids", "id", "usernames") and value:
-            parameter, ident = name, value.replace("%2C", ",").replace("%2c", ",").split(",")[0]
+            value = value.replace("%2C", ",").replace("%2c", ",")
+            parameter, idents = name, [ident for ident in value.split(",") if ident]
             break
-    return {"value": ident, "parameter": parameter, "resource_id": ident, "resource_type": resource}
+    return resource, parameter, idents
+
+
+def _resource_fields(path: str) -> dict[str, str]:
+    """The (first) id a lookup asked for, and what kind of resource it is, as v2 names them."""
+    resource, parameter, idents = lookup(path)
+    return lookup_fields(resource, parameter, idents[0] if idents else "1")
+
+
+def lookup_fields(resource: str, parameter: str, ident: str) -> dict[str, str]:
+    # detail texts say "the Tweet" but "the user" (zeeraktalat/hatespeech#9, twittered#157)
+    name = "Tweet" if resource == "tweet" else resource
+    return {
+        "value": ident,
+        "parameter": parameter,
+        "resource_id": ident,
+        "resource_type": resource,
+        "resource_name": name,
+    }
