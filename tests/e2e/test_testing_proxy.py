@@ -23,30 +23,43 @@ pytestmark = pytest.mark.e2e
 ADDON = Path(__import__("twerr").__file__).parents[1]
 
 
-def v1(p, monkeypatch) -> tweepy.API:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", p.ca_path)
-    return tweepy.API(tweepy.OAuth1UserHandler(*TOKENS.values()), proxy=p.url)
+@pytest.fixture
+def clients(monkeypatch):
+    """v1(proxy) and v2(proxy): tweepy clients through a proxy, closed at the end."""
+    sessions = []
+
+    def v1(p) -> tweepy.API:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", p.ca_path)
+        api = tweepy.API(tweepy.OAuth1UserHandler(*TOKENS.values()), proxy=p.url)
+        sessions.append(api.session)
+        return api
+
+    def v2(p) -> tweepy.Client:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", p.ca_path)
+        monkeypatch.setenv("HTTPS_PROXY", p.url)  # tweepy.Client has no proxy setting
+        client = tweepy.Client(bearer_token=BEARER)
+        sessions.append(client.session)
+        return client
+
+    yield v1, v2
+    for session in sessions:
+        session.close()
 
 
-def v2(p, monkeypatch) -> tweepy.Client:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", p.ca_path)
-    monkeypatch.setenv("HTTPS_PROXY", p.url)  # tweepy.Client has no proxy setting
-    return tweepy.Client(bearer_token=BEARER)
-
-
-def test_replay_answers_offline_with_faults_windows_and_the_wallet(tmp_path, monkeypatch):
+def test_replay_answers_offline_with_faults_windows_and_the_wallet(tmp_path, clients):
+    v1, v2 = clients
     session = tmp_path / "session.mitm"
     with FakeApi() as api, proxy(upstream=f"http://127.0.0.1:{api.port}") as recording:
-        client = v1(recording, monkeypatch)
+        client = v1(recording)
         client.update_status("hello")
         client.get_status(1)
-        v2(recording, monkeypatch).get_tweet(1445880548472328192)
+        v2(recording).get_tweet(1445880548472328192)
         recording.save(session)
     asked = len(api.requests)
     assert asked == 3  # the double is shut now: the replay has nothing else to ask
 
     with proxy(replay=session, inject=[":~u /1.1/statuses/update:187"], credits="0.001") as p:
-        client = v1(p, monkeypatch)
+        client = v1(p)
         with pytest.raises(tweepy.Forbidden) as raised:  # a fault, though the recording has it
             client.update_status("hello")
         assert raised.value.api_codes == [187]
@@ -55,7 +68,7 @@ def test_replay_answers_offline_with_faults_windows_and_the_wallet(tmp_path, mon
         assert client.get_status(1).text == "hello"
         with pytest.raises(tweepy.TooManyRequests):  # then the emulated window is spent
             client.get_status(1)
-        reader = v2(p, monkeypatch)
+        reader = v2(p)
         reader.get_tweet(1445880548472328192)  # charged to the wallet, which it empties
         with pytest.raises(tweepy.HTTPException) as spent:
             reader.get_tweet(1445880548472328192)

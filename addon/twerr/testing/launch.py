@@ -125,15 +125,11 @@ def upstream_parts(upstream: str) -> tuple[str, str, int]:
 
 
 def options_text(options: Mapping[str, Any]) -> list[str]:
-    """`name=value` specs for mitmproxy's `set` (the handle's set())."""
+    """`name=value` specs for mitmproxy's `set` (the handle's set()): twerr's options by their
+    short names too, a list option once per item; any other name is mitmproxy's."""
     specs = []
     for name, value in options.items():
-        option = name if name.startswith("twerr_") or name not in _TWERR_SHORT else f"twerr_{name}"
-        if option in SEQUENCES and isinstance(value, list | tuple):
-            specs += [f"{option}={text(item)}" for item in value]
-        else:
-            specs.append(f"{option}={text(value)}")
+        option = f"twerr_{name}" if f"twerr_{name}" in TWERR_OPTIONS else name
+        items = value if option in SEQUENCES and isinstance(value, list | tuple) else [value]
+        specs += [f"{option}={text(item)}" for item in items]
     return specs
-
-
-_TWERR_SHORT = {name.removeprefix("twerr_") for name in TWERR_OPTIONS}

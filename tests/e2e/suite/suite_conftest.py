@@ -27,11 +27,17 @@ def v1(monkeypatch):
     """A tweepy v1.1 client through a twerr proxy. requests reads its CA from
     REQUESTS_CA_BUNDLE before anything else, so that is where the proxy's CA goes."""
 
+    sessions = []
+
     def client(proxy) -> tweepy.API:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", proxy.ca_path)
-        return tweepy.API(tweepy.OAuth1UserHandler(*TOKENS.values()), proxy=proxy.url)
+        api = tweepy.API(tweepy.OAuth1UserHandler(*TOKENS.values()), proxy=proxy.url)
+        sessions.append(api.session)
+        return api
 
-    return client
+    yield client
+    for session in sessions:
+        session.close()
 
 
 @pytest.fixture
