@@ -97,6 +97,15 @@ def test_env_routes_a_child_process_through_the_proxy():
         assert done.stdout.split()[0] == "503"
         [flow] = p.flows
         assert flow.metadata["twerr"]["injected"]["fault"] == "http503"
+        p.set(inject=[":~u /2/tweets:http429"], time_scale=60)  # options, as the proxy runs
+        again = subprocess.run(
+            [sys.executable, "-c", child], env=p.env, capture_output=True, text=True, timeout=60
+        )
+        assert again.stdout.split()[0] == "429"
+        with pytest.raises(ValueError, match="no_such_option"):
+            p.set(no_such_option=1)
+        with pytest.raises(ValueError, match="this twerr has no scenarios"):
+            p.scenario("monday-morning")
     assert set(p.client_env) >= {"HTTPS_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"}
     assert p.client_env["NODE_EXTRA_CA_CERTS"] == p.ca_path
 
