@@ -142,3 +142,24 @@ class Mitmweb(Mitmdump):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+
+def still_running(pid: int, port: int, seconds: float = 5) -> bool:
+    """Whether a process still runs, or something still listens on its port, after waiting
+    up to `seconds` for both to end."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        if not alive:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                alive = True
+            except OSError:
+                return False
+        if time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)

@@ -1,5 +1,5 @@
-"""`python -m twerr report FLOWFILE...`"""
+"""`python -m twerr`: the `twerr` command (twerr/cli.py)."""
 
-from twerr.report.cli import main
+from twerr.cli import main
 
 raise SystemExit(main())

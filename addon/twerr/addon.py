@@ -33,6 +33,7 @@ logger = logging.getLogger("twerr")
 class Twerr:
     def __init__(self) -> None:
         self.parts = build()
+        self.replaying = False  # mitmproxy's server replay is on (server_replay)
         self.parts.injector.rules.on_change = self._request_hooks_follow_rules
 
     def _request_hooks_follow_rules(self) -> None:
@@ -59,6 +60,8 @@ class Twerr:
             except ValueError as e:
                 raise exceptions.OptionsError(str(e)) from None
         self._request_hooks_follow_rules()  # the header option changes them too
+        if "server_replay" in updated:
+            self.replaying = bool(ctx.options.server_replay)
 
     def running(self) -> None:
         if mitm.is_loaded(self, "twerr"):  # not a copy script.run loaded to replay flows
@@ -81,7 +84,17 @@ class Twerr:
 
     @inspect.markcoroutinefunction  # for mitmproxy: never to be called from a sync context
     def _request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        return self.parts.injector.request(flow)
+        faulting = self.parts.injector.request(flow)
+        return self._before_replay(faulting, flow) if self.replaying else faulting
+
+    async def _before_replay(self, faulting: Awaitable[None] | None, flow: http.HTTPFlow) -> None:
+        """mitmproxy's server replay (12.3.1) comes after scripts and answers a request even
+        when a script already did: it would replace twerr's answer (or revive a killed flow)
+        with the recording. A request twerr answered goes no further down the chain."""
+        if faulting is not None:
+            await faulting
+        if flow.response or flow.error:
+            raise exceptions.AddonHalt
 
     # responseheaders and response are not marked as coroutine functions: they return an
     # awaitable only for a flow whose (marked) request hook chose a fault, so `script.run`,

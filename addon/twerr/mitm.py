@@ -158,3 +158,9 @@ def is_loaded(addon: object, name: str) -> bool:
     """Whether `addon` is the one mitmproxy runs under `name`, not a copy a `script.run`
     loaded to replay flows (12.3.1: addons are named by their class, lower case)."""
     return ctx.master.addons.get(name) is addon
+
+
+def listen_port() -> int:
+    """The port the proxy listens on, once it runs: the one the system chose for
+    `--listen-port 0` (12.3.1: the proxyserver addon's `listen_addrs`, not a documented API)."""
+    return int(ctx.master.addons.get("proxyserver").listen_addrs()[0][1])
