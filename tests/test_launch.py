@@ -99,3 +99,5 @@ def test_options_set_as_the_proxy_runs():
         "twerr_inject=b",
         "anticache=true",
     ]
+    # an empty list empties the option: mitmproxy's set takes the bare name for that
+    assert options_text({"inject": []}) == ["twerr_inject"]

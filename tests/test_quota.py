@@ -67,10 +67,8 @@ def test_the_spent_limit_freed_last_binds_and_says_when(spent):
     q = quota(429, headers(spent), GENERIC_429)
     if not spent:  # a 429 whose headers show nothing spent: a limit they do not show
         assert (q.spent, q.retry_at, q.retry_when) == (("unseen",), None, "backoff")
-        assert q.summary.startswith("blocked by a limit no header shows: no header says when")
-        assert q.summary.endswith(
-            "the 15-minute window has 450 left: retrying at its reset will fail"
-        )
+        # what binds is unknown (X's per-second limits send no header): no reset is said to fail
+        assert q.summary == "blocked by a limit no header shows: no header says when; back off"
         return
     by_reset = sorted(spent, key=RESETS.__getitem__, reverse=True)
     assert q.spent == tuple(by_reset)

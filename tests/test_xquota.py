@@ -31,7 +31,7 @@ def clock(monkeypatch):
     now = [START]
     monkeypatch.setattr(injector_clock, "now", lambda: now[0])
     yield now
-    injector_clock.set_scale(1)
+    injector_clock.reset()
 
 
 def limit_headers(flow) -> dict[str, str]:
@@ -155,7 +155,7 @@ def test_bad_quota_options_are_refused_and_the_old_ones_stay(proxy_factory, opti
         proxy.configure(**options)
     assert injector_clock.scale() == 60
     assert proxy.injector.billing.wallet.balance == 5
-    injector_clock.set_scale(1)
+    injector_clock.reset()
 
 
 def posts(*ids: str) -> bytes:
@@ -240,3 +240,92 @@ def test_the_limits_each_kind_of_token_spends():
         ("app_24h", 1440),
     ]
     assert [(name, limit) for name, _, limit in app] == [("app_24h", 1440)]
+
+
+@scenario
+async def test_a_refused_credits_value_leaves_a_spent_wallet_spent(proxy_factory, clock):
+    proxy = proxy_factory(twerr_credits="0.01")
+    await proxy.send(make_flow("/2/tweets?ids=1,2", "GET"), body=posts("1", "2"))
+    with pytest.raises(exceptions.OptionsError):  # mitmproxy re-applies the old value
+        proxy.configure(twerr_credits="lots")
+    assert (await proxy.send(make_flow("/2/tweets/3", "GET"))).response.status_code == 402
+    token = await proxy.send(make_flow("/2/oauth2/token", "POST"))  # not a paid request
+    assert token.response.status_code == 200
+
+
+@scenario
+async def test_x_limits_send_only_the_headers_x_sends_for_them(proxy_factory, clock):
+    proxy = proxy_factory(twerr_inject=[":~u /2/:http429:ratelimit=x"])
+    search = "/2/tweets/search/all?query=x"  # a user token: 1 a second, no other limit
+    first = await proxy.send(make_flow(search, "GET", authorization=oauth1()))
+    second = await proxy.send(make_flow(search, "GET", authorization=oauth1()))
+    assert first.response.status_code == 200 and second.response.status_code == 429
+    assert limit_headers(first) == limit_headers(second) == {}
+    assert second.metadata["twerr"]["quota"]["binding"] == "unseen"
+    dm = "/2/dm_conversations/with/42/messages"  # an app token: 1,440 a day, nothing else
+    flows = [await proxy.send(make_flow(dm, "POST")) for _ in range(1441)]
+    refused = flows[-1]
+    assert refused.response.status_code == 429
+    assert limit_headers(refused) == {
+        "x-app-limit-24hour-limit": "1440",
+        "x-app-limit-24hour-remaining": "0",
+        "x-app-limit-24hour-reset": str(int(START) + 86_400),
+    }
+    assert refused.metadata["twerr"]["quota"]["binding"] == "app_24h"
+
+
+@scenario
+async def test_a_replayed_flow_forgets_its_earlier_charge(proxy_factory, clock):
+    proxy = proxy_factory(twerr_credits="5")
+    flow = await proxy.send(make_flow("/2/tweets?ids=1,2,3", "GET"), body=posts("1", "2", "3"))
+    assert flow.metadata["twerr"]["cost"]["usd"] == 0.015
+    flow.response = None  # replayed: the same flow object goes through again, and fails
+    again = await proxy.send(flow, status=503, body=b'{"title":"Service Unavailable"}')
+    assert again.metadata["twerr"]["cost"] is None
+    assert proxy.twerr.parts.reporter.report.to_dict()["spend"]["usd"] == 0.015
+
+
+@scenario
+async def test_a_faster_clock_does_not_move_the_days_already_past(proxy_factory, clock):
+    proxy = proxy_factory(twerr_credits="5")
+    three = posts("1", "2", "3")
+    await proxy.send(make_flow("/2/tweets?ids=1,2,3", "GET"), body=three)
+    clock[0] += 60
+    proxy.configure(twerr_time_scale=1800)  # from now on an emulated day lasts 48 s
+    again = await proxy.send(make_flow("/2/tweets?ids=1,2,3", "GET"), body=three)
+    assert again.metadata["twerr"]["cost"]["usd"] == 0  # the same UTC day: charged once
+    clock[0] += 48
+    later = await proxy.send(make_flow("/2/tweets?ids=1,2,3", "GET"), body=three)
+    assert later.metadata["twerr"]["cost"]["usd"] == 0.015  # the next day
+
+
+@scenario
+async def test_a_forged_day_cap_keeps_its_window_on_the_faster_clock(proxy_factory, clock):
+    proxy = proxy_factory(twerr_inject=[":~u /2/:429-day-cap"], twerr_time_scale=1800)
+    flow = await proxy.send(make_flow("/2/users/1/following", "POST"))
+    headers = limit_headers(flow)
+    assert int(headers["x-rate-limit-reset"]) == int(START) + 1  # 900 s in half a second
+    assert int(headers["x-app-limit-24hour-reset"]) == int(START) + 48
+    assert flow.metadata["twerr"]["quota"]["summary"].endswith(
+        "the 15-minute window has 899 left: retrying at its reset will fail"
+    )
+
+
+@pytest.mark.parametrize(
+    "cost",
+    [
+        {"usd": float("nan"), "per": "resource", "resources": 1, "balance": 1.0, "repeat": False},
+        {"usd": "0.5", "per": "resource", "resources": 1, "balance": 1.0, "repeat": False},
+        {"usd": True, "per": "request", "resources": 0, "balance": 1.0, "repeat": False},
+        {"usd": 0.5},
+        "0.5",
+    ],
+)
+def test_an_odd_cost_in_a_flow_file_is_not_kept(cost):
+    from mitmproxy.test import tflow
+
+    from twerr import record
+
+    flow = tflow.tflow(resp=True)
+    flow.metadata["twerr"] = {"cost": cost}
+    assert record.stored(flow)["cost"] is None

@@ -12,6 +12,7 @@ audit parts that components add to it.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
@@ -265,8 +266,24 @@ def stored(flow: http.HTTPFlow) -> Stored:
         "injected": cast(InjectedRecord, injected) if isinstance(injected, dict) else None,
         "comment": comment if isinstance(comment, str) else "",
         "marker": marker if isinstance(marker, str) else None,
-        "cost": cast(CostRecord, cost) if isinstance(cost, dict) else None,
+        "cost": cast(CostRecord, cost) if _is_cost(cost) else None,
     }
+
+
+def _is_cost(value: object) -> bool:
+    """A charge as the wallet writes it (a flow file can hold anything, NaN included)."""
+    if not isinstance(value, dict):
+        return False
+    usd, balance = value.get("usd"), value.get("balance")
+    numbers = all(
+        isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n)
+        for n in (usd, balance)
+    )
+    return (
+        numbers
+        and isinstance(value.get("resources"), int)
+        and isinstance(value.get("repeat"), bool)
+    )
 
 
 def record_of(flow: http.HTTPFlow) -> Record | None:
@@ -293,11 +310,22 @@ def set_cost(flow: http.HTTPFlow, cost: CostRecord) -> None:
     meta["cost"] = cost
 
 
-def forget_injected(flow: http.HTTPFlow) -> None:
-    """A replayed flow: the record of its last pass through the injector does not hold."""
+def forget_last_pass(flow: http.HTTPFlow) -> None:
+    """A replayed flow: what its last pass through the injector and the wallet recorded (the
+    fault, the charge) does not hold."""
     meta = flow.metadata.get(KEY)
-    if isinstance(meta, dict) and meta.get("injected") is not None:
-        meta["injected"] = None
+    if isinstance(meta, dict):
+        for key in ("injected", "cost"):
+            if meta.get(key) is not None:
+                meta[key] = None
+
+
+def from_last_pass(flow: http.HTTPFlow) -> bool:
+    """Whether the flow carries a fault or a charge from an earlier pass (a replay)."""
+    meta = flow.metadata.get(KEY)
+    return isinstance(meta, dict) and (
+        meta.get("injected") is not None or meta.get("cost") is not None
+    )
 
 
 def was_injected(flow: http.HTTPFlow) -> bool:

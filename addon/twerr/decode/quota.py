@@ -204,7 +204,10 @@ def _futile_resets(
     clock: _Clock,
 ) -> str:
     """The resets a client may wait for that free it too early: the windows other than the
-    binding limit, whose reset comes before the request can succeed."""
+    binding limit, whose reset comes before the request can succeed. Said only when what binds
+    is known: a limit no header shows may well be free by then."""
+    if when == "backoff" and spent and spent[0] in ("unseen", "connections"):
+        return ""
     out = []
     for name, window in windows.items():
         if window is None or window.reset is None or (spent and spent[0] == name):

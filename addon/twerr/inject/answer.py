@@ -23,6 +23,7 @@ from twerr.inject.partial import rewrite
 if TYPE_CHECKING:
     from twerr.inject.rules import ActiveRule
 
+DAY_CAP_WINDOW = 900  # the 15-minute window a forged 24-hour cap sends beside it
 SECRET_RESPONSE_HEADERS = ("set-cookie",)  # kept out of the saved original response
 CREDENTIAL_SCAN_LIMIT = 64 << 10  # bytes of an answer searched for credential fields
 
@@ -39,6 +40,9 @@ def answer(
         active.rule.reset or (DAY_SECONDS if active.rule.fault == "429-day-cap" else WINDOW_SECONDS)
     )
     reset_after = math.ceil(period - (stamp - active.loaded_at) % period)
+    if window is None and active.rule.fault == "429-day-cap":  # its window goes on, as fast
+        window_reset = math.ceil(stamp + clock.real_seconds(WINDOW_SECONDS))
+        window = Window(DAY_CAP_WINDOW, DAY_CAP_WINDOW - 1, window_reset)
     forged = forge(
         active.rule.fault,
         path=flow.request.path,

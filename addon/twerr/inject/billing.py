@@ -28,6 +28,8 @@ from twerr.record import InjectedRecord
 logger = logging.getLogger("twerr.inject")
 CREDITS_FAULT = "credits"  # X's 402 CreditsDepleted problem
 V2 = "/2/"
+DAY = 86_400
+TOKEN_ENDPOINT = "/2/oauth2/"  # getting a token is not a paid API request
 
 
 class Billing:
@@ -35,11 +37,17 @@ class Billing:
         self.wallet = Wallet()
         self.refusal: ActiveRule | None = None  # the 402, as a rule of its own
         self.refused = 0
+        self.filled_with: str | None = None  # the twerr_credits text the wallet was filled with
 
     def configure(self, text: str) -> None:
-        """twerr_credits: dollars, or empty for no wallet. Raises ValueError naming the fault."""
+        """twerr_credits: dollars, or empty for no wallet. Raises ValueError naming the fault.
+        The value the wallet holds already (mitmproxy re-applies it when it rolls back a refused
+        change) leaves the wallet as it is: only a new value fills it anew."""
         usd = parse_credits(text)
-        self.wallet.fill(usd, clock.now())
+        if text == self.filled_with:
+            return
+        self.filled_with = text
+        self.wallet.fill(usd)
         self.refused = 0
         if usd is not None:
             self.refusal = ActiveRule(Rule(fault=CREDITS_FAULT), "twerr_credits", clock.now())
@@ -49,7 +57,8 @@ class Billing:
         """An API request once the credits are spent: answered with X's 402."""
         if not self.wallet.empty or self.refusal is None:
             return False
-        if not flow.request.path.startswith(V2):
+        path = flow.request.path
+        if not path.startswith(V2) or path.startswith(TOKEN_ENDPOINT):
             return False
         answer(flow, self.refusal, seed)
         self.refused += 1
@@ -79,7 +88,7 @@ class Billing:
         body = (response.get_content(strict=False) or b"") if price.per == "resource" else b""
         sent = request.get_content(strict=False) or b""
         exact = fingerprint(request.method, request.path, sent)
-        day = self.wallet.day(clock.now(), clock.scale())
+        day = int(clock.emulated(clock.now()) // DAY)
         had_credits = not self.wallet.empty
         charge = self.wallet.charge(price, body, sent, who, exact, day)
         cost: CostRecord = {

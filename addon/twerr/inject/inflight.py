@@ -15,6 +15,7 @@ from twerr import mitm
 from twerr import record
 from twerr.catalog.quotas import load_limits
 from twerr.decode import Window
+from twerr.decode.ratelimit import WINDOW_HEADERS
 from twerr.decode.ratelimit import rate_limit_headers
 from twerr.inject import clock
 from twerr.inject import network
@@ -31,6 +32,7 @@ from twerr.inject.windows import endpoint_key
 from twerr.record import InjectedRecord
 
 logger = logging.getLogger("twerr.inject")
+ALL_LIMIT_HEADERS = tuple(name for names in WINDOW_HEADERS for name in names)
 MAX_UNDOCUMENTED = 1_000  # endpoints ratelimit=x warned about once each, at most
 
 
@@ -90,7 +92,8 @@ class InFlight:
                 return
             allowed, headers = taken.allowed, taken.headers()
             counted = list(taken.limits.values())
-            window = taken.limits.get("window") or counted[0]
+            window = taken.limits.get("window") or counted[0]  # for the record
+            refused_by: Window | None = taken.limits.get("window")
             injected["limits"] = {
                 name: {"limit": w.limit or 0, "remaining": w.remaining or 0, "reset": w.reset or 0}
                 for name, w in taken.limits.items()
@@ -107,6 +110,7 @@ class InFlight:
             allowed = window.remaining is not None and window.remaining >= 0
             window.remaining = max(window.remaining or 0, 0)
             headers = rate_limit_headers(window)
+            refused_by = window
         injected["window"] = {
             "limit": window.limit or 0,
             "remaining": window.remaining or 0,
@@ -119,8 +123,12 @@ class InFlight:
             return
         await delay(rule, flow)
         if still_ours(flow):
-            answer(flow, active, seed, Window(window.limit, 0, window.reset))
+            spent = refused_by and Window(refused_by.limit, 0, refused_by.reset)
+            answer(flow, active, seed, spent)
             assert flow.response is not None
+            if rule.ratelimit == "x":  # only the headers X sends for the limits it counted
+                for name in ALL_LIMIT_HEADERS:
+                    flow.response.headers.pop(name, None)
             for name, value in headers:  # every limit as it stands, the spent one at 0
                 flow.response.headers[name] = value
             self.settle(flow, injected)

@@ -62,6 +62,7 @@ class Injector:
         self.watcher: asyncio.Task[None] | None = None
         self.is_running = False
         self.billing = Billing()
+        self.charging = False
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "twerr_max_faults" in updated and options.twerr_max_faults < 1:
@@ -81,6 +82,7 @@ class Injector:
             clock.set_scale(options.twerr_time_scale)
         if "twerr_credits" in updated:
             self.billing.configure(options.twerr_credits)
+            self.charging = self.billing.wallet.on  # read on every response: a plain attribute
         self.verify_upstream = not options.ssl_insecure
         if "twerr_seed" in updated:
             self.chooser.reseed(options.twerr_seed)
@@ -97,7 +99,7 @@ class Injector:
     @property
     def has_rules(self) -> bool:
         """Any rule, the header, or a wallet: only then can a request get a fault."""
-        return bool(self.rules.rules) or self.chooser.header_on or self.billing.wallet.on
+        return bool(self.rules.rules) or self.chooser.header_on or self.charging
 
     def check_rules_file(self) -> None:
         """Reload the rules file if it changed; a broken file keeps the rules in force."""
@@ -139,12 +141,12 @@ class Injector:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not flow.live:
             return
-        if record.was_injected(flow) or (flow.request.stream and self.has_rules):
+        if record.from_last_pass(flow) or (flow.request.stream and self.has_rules):
             self._requestheaders(flow)
 
     @guard.hook
     def _requestheaders(self, flow: http.HTTPFlow) -> None:
-        record.forget_injected(flow)  # a replay: the record of the last pass does not hold
+        record.forget_last_pass(flow)  # a replay: what the last pass injected or charged
         # A streamed body (stream_large_bodies) would reach the API before the request hook
         # could decide: buffer it when a rule, or the header, may ask for a fault.
         streamed = flow.request.stream and self.has_rules and self.scope(flow)
@@ -166,7 +168,7 @@ class Injector:
         return self._responseheaders(flow, pending)
 
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        if self.billing.wallet.on and flow.live and not record.was_injected(flow):
+        if self.charging and flow.live and not record.was_injected(flow):
             self._bill(flow)  # the API's own answer, before a fault may replace it
         if flow.id in self.pending:
             return self._response(flow)

@@ -11,7 +11,6 @@ are added. Days are days of the emulated clock (twerr_time_scale).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from typing import Any
 
 from twerr.catalog.quotas import Price
 
-MAX_PAID = 200_000  # (who, day, resource) and (who, request) entries remembered, oldest dropped
-DAY = 86_400
+# (who, day, resource) and (who, request) entries remembered, oldest dropped: about 4 MiB each
+# when full; a resource read again after it was dropped is charged again (X would not)
+MAX_PAID = 20_000
 _URL = re.compile(rb"https?://", re.IGNORECASE)
 
 
@@ -38,7 +38,6 @@ class Wallet:
         self.credits: float | None = None  # None: no wallet
         self.balance = 0.0
         self.spent = 0.0
-        self.started = 0.0  # when the wallet was filled: emulated days count from there
         self.paid: OrderedDict[tuple[str, int, str], None] = OrderedDict()  # read today
         self.bought: OrderedDict[tuple[str, str], None] = OrderedDict()  # requests paid for
 
@@ -50,18 +49,13 @@ class Wallet:
     def empty(self) -> bool:
         return self.credits is not None and self.balance <= 0
 
-    def fill(self, usd: float | None, now: float) -> None:
+    def fill(self, usd: float | None) -> None:
         """A new wallet of `usd` dollars (None: none), as after buying credits."""
         self.credits = usd
         self.balance = usd or 0.0
         self.spent = 0.0
-        self.started = now
         self.paid.clear()
         self.bought.clear()
-
-    def day(self, now: float, scale: float) -> int:
-        """The UTC day on the emulated clock."""
-        return math.floor((self.started + (now - self.started) * scale) / DAY)
 
     def charge(
         self,
@@ -73,7 +67,8 @@ class Wallet:
         day: int,
     ) -> Charge:
         """Charge one successful response: `body` is the API's JSON answer, `request` names
-        the exact request (to tell a repeat), `who` the credential."""
+        the exact request (to tell a repeat), `who` the credential, `day` the UTC day (days
+        since the epoch, on the emulated clock)."""
         usd, per = price.usd, price.per
         if per == "request":
             resources = 0

@@ -131,5 +131,5 @@ def options_text(options: Mapping[str, Any]) -> list[str]:
     for name, value in options.items():
         option = f"twerr_{name}" if f"twerr_{name}" in TWERR_OPTIONS else name
         items = value if option in SEQUENCES and isinstance(value, list | tuple) else [value]
-        specs += [f"{option}={text(item)}" for item in items]
+        specs += [f"{option}={text(item)}" for item in items] or [option]  # bare: emptied
     return specs
