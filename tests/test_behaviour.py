@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from twerr.audit.audit import fingerprint
 from twerr.audit.behaviour import Call
 from twerr.audit.behaviour import Outcome
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
 from twerr.inject.windows import endpoint_key
+from twerr.inject.windows import fingerprint
 
 TIMELINE = "/1.1/statuses/user_timeline.json?screen_name=TwitterDev"
 UPDATE = "/1.1/statuses/update.json"

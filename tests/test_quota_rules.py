@@ -5,7 +5,6 @@ import dataclasses
 
 import pytest
 
-from twerr.audit.audit import fingerprint
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
 from twerr.audit.model import VERDICT_ORDER
@@ -17,6 +16,7 @@ from twerr.audit.quota_rules import QuotaRules
 from twerr.audit.quota_rules import clock
 from twerr.audit.quota_rules import dollars
 from twerr.inject.windows import endpoint_key
+from twerr.inject.windows import fingerprint
 
 NOW = 1_765_000_800  # 2025-12-06T06:00:00Z
 WINDOW = NOW + 600  # the 15-minute window resets at 06:10Z (with requests left)

@@ -10,7 +10,6 @@ exit) shows them beside the errors.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from typing import Any
@@ -31,11 +30,11 @@ from twerr.audit.model import Spent
 from twerr.catalog import Catalog
 from twerr.catalog import load_catalog
 from twerr.decode import PARTIAL_SHAPES
-from twerr.decode.redact import OAUTH_PARAMETER
 from twerr.flowlog import FlowLog
 from twerr.inject.faults import keeps_answer
 from twerr.inject.windows import credential
 from twerr.inject.windows import endpoint_key
+from twerr.inject.windows import fingerprint
 from twerr.options import AUDIT_OPTIONS
 from twerr.record import QuotaRecord
 from twerr.record import Record
@@ -239,17 +238,3 @@ def _answered_at(flow: http.HTTPFlow) -> float:
     if flow.error is not None:
         return flow.error.timestamp
     return flow.request.timestamp_end or flow.request.timestamp_start
-
-
-def fingerprint(method: str, path: str, body: bytes | None) -> str:
-    """The exact request, so a repeat can be told from a different request to the endpoint.
-    OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
-    route, _, query = path.partition("?")
-    digest = hashlib.blake2b(digest_size=12)
-    request = f"{method.upper()} {route}?{OAUTH_PARAMETER.sub('', query)}\n"
-    digest.update(request.encode("utf-8", "surrogateescape"))
-    if body:
-        if body[:6] == b"oauth_" or b"&oauth_" in body:
-            body = OAUTH_PARAMETER.sub("", body.decode("latin-1")).encode("latin-1")
-        digest.update(body)
-    return digest.hexdigest()

@@ -14,7 +14,6 @@ from mitmproxy import http
 
 from twerr import mitm
 from twerr import record
-from twerr.audit.audit import fingerprint
 from twerr.catalog.quotas import load_prices
 from twerr.inject import clock
 from twerr.inject.answer import answer
@@ -22,6 +21,7 @@ from twerr.inject.rules import ActiveRule
 from twerr.inject.rules import Rule
 from twerr.inject.wallet import Wallet
 from twerr.inject.windows import credential
+from twerr.inject.windows import fingerprint
 from twerr.record import CostRecord
 from twerr.record import InjectedRecord
 

@@ -1,4 +1,5 @@
-"""Emulated rate-limit windows, kept per endpoint and per credential (hashed, never in clear).
+"""Who calls what: the endpoint a request belongs to, the credential (hashed, never in clear)
+and the exact request; and the emulated rate-limit windows kept per endpoint and credential.
 
 Pure: no mitmproxy import. A window opens at the first request, lets `limit` requests through
 and resets `seconds` later, as the API's 15-minute windows do.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from twerr.decode import Window
 from twerr.decode.redact import OAUTH_IDENTITY
+from twerr.decode.redact import OAUTH_PARAMETER
 
 MAX_WINDOWS = 10_000  # least recently used windows are dropped beyond this
 # An id: all digits (tweet and user ids), or ten characters or more with a digit (space ids
@@ -106,3 +108,17 @@ def _token_credential(scheme: str, token: str) -> str:
 
 def hashed(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def fingerprint(method: str, path: str, body: bytes | None) -> str:
+    """The exact request, so a repeat can be told from a different request to the endpoint.
+    OAuth 1 values (nonce, timestamp, signature) in the query or form body are left out."""
+    route, _, query = path.partition("?")
+    digest = hashlib.blake2b(digest_size=12)
+    request = f"{method.upper()} {route}?{OAUTH_PARAMETER.sub('', query)}\n"
+    digest.update(request.encode("utf-8", "surrogateescape"))
+    if body:
+        if body[:6] == b"oauth_" or b"&oauth_" in body:
+            body = OAUTH_PARAMETER.sub("", body.decode("latin-1")).encode("latin-1")
+        digest.update(body)
+    return digest.hexdigest()
