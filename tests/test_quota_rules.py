@@ -4,19 +4,18 @@ for, a spent quota retried, and money paid for requests that fail each time."""
 import dataclasses
 
 import pytest
+from test_behaviour import call as behaviour_call
+from test_behaviour import ok
 
 from twerr.audit.behaviour import Thresholds
 from twerr.audit.behaviour import Tracker
 from twerr.audit.model import VERDICT_ORDER
-from twerr.audit.model import Call
 from twerr.audit.model import Outcome
 from twerr.audit.model import Spent
 from twerr.audit.model import verdict_of
 from twerr.audit.quota_rules import QuotaRules
 from twerr.audit.quota_rules import clock
 from twerr.audit.quota_rules import dollars
-from twerr.inject.windows import endpoint_key
-from twerr.inject.windows import fingerprint
 
 NOW = 1_765_000_800  # 2025-12-06T06:00:00Z
 WINDOW = NOW + 600  # the 15-minute window resets at 06:10Z (with requests left)
@@ -27,19 +26,8 @@ LOOKUP = "/2/tweets?ids=20,21"
 DAY = Thresholds(memory=86400)  # errors remembered for a day (twerr_audit_memory=86400)
 
 
-def call(start, path=SEARCH, *, method="GET", who="alice", body=b""):
-    return Call(
-        start=start,
-        who=who,
-        method=method,
-        endpoint=endpoint_key(method, path),
-        fingerprint=fingerprint(method, path, body),
-        target=path,
-    )
-
-
-def ok(end, **changes):
-    return Outcome(end, "HTTP 200", "HTTP 200 OK", 200, "success", "never", **changes)
+def call(start, path=SEARCH, **given):
+    return behaviour_call(start, path, **given)
 
 
 def day_capped(end, *, window=WINDOW, user=USER, retry_at=USER, others=("window", "app_24h")):
