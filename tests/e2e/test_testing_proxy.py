@@ -135,3 +135,19 @@ def test_the_proxy_stops_when_its_test_process_dies():
     assert done.returncode == -signal.SIGKILL
     pid, port = json.loads(done.stdout)
     assert not still_running(pid, port, seconds=10)
+
+
+def test_a_silent_control_connection_is_closed_and_others_are_served():
+    import socket
+    import time
+
+    from twerr.testing.control import REQUEST_SECONDS
+
+    with proxy() as p:
+        port = p._control[0]  # the handle's own control port
+        with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_SECONDS + 5) as idle:
+            p.inject(":~u /2/tweets:187")  # served meanwhile
+            started = time.monotonic()
+            assert idle.recv(1) == b""  # the proxy closed it: it sent no request
+            assert time.monotonic() - started <= REQUEST_SECONDS + 2
+        assert "closed a control connection that sent no request" in p.log_tail(50)

@@ -41,6 +41,7 @@ logger = logging.getLogger("twerr.testing")
 
 SETTLE_SECONDS = 2.0  # how long `flows` waits for requests still under way to end
 MAX_REQUEST = 1 << 20  # bytes of one control request
+REQUEST_SECONDS = 10.0  # how long a control connection may take to send its request
 
 
 class Control:
@@ -79,7 +80,7 @@ class Control:
             _stop_when_parent_goes(loop)
 
     async def _serve(self, address_file: Path) -> None:
-        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0, limit=MAX_REQUEST)
         port = self.server.sockets[0].getsockname()[1]
         address = {"pid": os.getpid(), "control": port, "token": self.token}
         address["proxy"] = mitm.listen_port()  # --listen-port 0: the port the system gave
@@ -128,7 +129,8 @@ class Control:
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await reader.readline()
+            # a connection that says nothing is not held: the proxy serves one test at a time
+            line = await asyncio.wait_for(reader.readline(), REQUEST_SECONDS)
             try:
                 asked = json.loads(line[:MAX_REQUEST])
                 if not secrets.compare_digest(str(asked.get("token")), self.token):
@@ -140,6 +142,8 @@ class Control:
                 answer = {"ok": False, "error": str(e)}
             writer.write(json.dumps(answer).encode() + b"\n")
             await writer.drain()
+        except TimeoutError:
+            logger.info("twerr.testing: closed a control connection that sent no request")
         except Exception:  # a broken control request must not stop the proxy
             logger.exception("twerr.testing: a control request failed")
         finally:
