@@ -17,6 +17,7 @@ from twerr import record
 from twerr.catalog.quotas import load_prices
 from twerr.inject import clock
 from twerr.inject.answer import answer
+from twerr.inject.forge import DAY_SECONDS
 from twerr.inject.rules import ActiveRule
 from twerr.inject.rules import Rule
 from twerr.inject.wallet import Wallet
@@ -28,15 +29,13 @@ from twerr.record import InjectedRecord
 logger = logging.getLogger("twerr.inject")
 CREDITS_FAULT = "credits"  # X's 402 CreditsDepleted problem
 V2 = "/2/"
-DAY = 86_400
 TOKEN_ENDPOINT = "/2/oauth2/"  # getting a token is not a paid API request
 
 
 class Billing:
     def __init__(self) -> None:
         self.wallet = Wallet()
-        self.refusal: ActiveRule | None = None  # the 402, as a rule of its own
-        self.refused = 0
+        self.refusal: ActiveRule | None = None  # the 402, as a rule of its own (its counts)
         self.filled_with: str | None = None  # the twerr_credits text the wallet was filled with
 
     def configure(self, text: str) -> None:
@@ -48,7 +47,7 @@ class Billing:
             return
         self.filled_with = text
         self.wallet.fill(usd)
-        self.refused = 0
+        self.refusal = None
         if usd is not None:
             self.refusal = ActiveRule(Rule(fault=CREDITS_FAULT), "twerr_credits", clock.now())
             logger.info(f"twerr: wallet filled with ${usd:g} of credits")
@@ -61,7 +60,6 @@ class Billing:
         if not path.startswith(V2) or path.startswith(TOKEN_ENDPOINT):
             return False
         answer(flow, self.refusal, seed)
-        self.refused += 1
         self.refusal.injected += 1
         injected: InjectedRecord = {
             "rule": "twerr_credits",
@@ -69,8 +67,8 @@ class Billing:
             "fault": CREDITS_FAULT,
             "phase": "request",
             "seed": seed,
-            "match": self.refused,
-            "injection": self.refused,
+            "match": self.refusal.injected,
+            "injection": self.refusal.injected,
             "draw": None,
         }
         record.set_injected(flow, injected)
@@ -88,7 +86,7 @@ class Billing:
         body = (response.get_content(strict=False) or b"") if price.per == "resource" else b""
         sent = request.get_content(strict=False) or b""
         exact = fingerprint(request.method, request.path, sent)
-        day = int(clock.emulated(clock.now()) // DAY)
+        day = int(clock.emulated(clock.now()) // DAY_SECONDS)
         had_credits = not self.wallet.empty
         charge = self.wallet.charge(price, body, sent, who, exact, day)
         cost: CostRecord = {
@@ -105,11 +103,11 @@ class Billing:
             )
 
     def summary(self) -> list[str]:
-        if not self.wallet.on:
+        if not self.wallet.on or self.refusal is None:
             return []
         return [
             f"twerr: credits: ${self.wallet.spent:.4f} spent of ${self.wallet.credits:g}, "
-            f"{self.refused} requests refused with 402"
+            f"{self.refusal.injected} requests refused with 402"
         ]
 
 
