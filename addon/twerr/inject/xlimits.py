@@ -19,13 +19,19 @@ from twerr.catalog.quotas import Limits
 from twerr.decode import Window
 from twerr.decode.ratelimit import WINDOW_HEADERS
 from twerr.decode.redact import OAUTH_IDENTITY
+from twerr.inject.forge import DAY_SECONDS
+from twerr.inject.forge import WINDOW_SECONDS
 from twerr.inject.windows import Want
 from twerr.inject.windows import Windows
 from twerr.inject.windows import hashed
 
 LimitName = Literal["window", "app_24h", "user_24h", "second"]
-SECONDS: dict[LimitName, float] = {"window": 900, "app_24h": 86_400, "user_24h": 86_400}
-SECONDS["second"] = 1
+SECONDS: dict[LimitName, float] = {
+    "window": WINDOW_SECONDS,
+    "app_24h": DAY_SECONDS,
+    "user_24h": DAY_SECONDS,
+    "second": 1,
+}
 # App-only bearer tokens are URL-encoded base64 of a binary id that starts with 15 zero bytes:
 # "AAAAAAAAAAAAAAAAAAAAA..." (X's docs and every captured example). OAuth 2.0 user tokens are
 # not. This is how X tells them apart too: by what the token is, not by how it is sent.
